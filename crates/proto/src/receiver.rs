@@ -1,0 +1,409 @@
+//! The frame reader: parses headers, unmasks, assembles fragments, validates UTF-8 and
+//! close frames, and enforces ws's limits, reporting each complete message, ping, pong
+//! or close to a [`Handler`].
+//!
+//! A received Close is reported and nothing more: answering it is the caller's decision,
+//! made in order with everything it sent before (ws semantics).
+
+use crate::close::is_valid_close_code;
+use crate::error::ProtoError;
+use crate::mask::apply_mask;
+use crate::utf8::Utf8Validator;
+
+/// Which end of the connection this receiver sits on. Servers require masked frames,
+/// clients refuse them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Server,
+    Client,
+}
+
+/// Receiver settings, with ws's option names in the comments.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub role: Role,
+    /// `maxPayload`: largest message in bytes; 0 means no limit.
+    pub max_payload: u64,
+    /// `maxFragments`: most data frames in one message; 0 means no limit.
+    pub max_fragments: u32,
+    /// `skipUTF8Validation`.
+    pub skip_utf8_validation: bool,
+    /// Whether RSV1 (permessage-deflate) was negotiated.
+    pub allow_rsv1: bool,
+}
+
+impl Config {
+    /// ws's defaults for `role`: 100 MiB, 16384 fragments, UTF-8 checked, no extension.
+    pub fn new(role: Role) -> Self {
+        Config {
+            role,
+            max_payload: 100 * 1024 * 1024,
+            max_fragments: 16 * 1024,
+            skip_utf8_validation: false,
+            allow_rsv1: false,
+        }
+    }
+}
+
+/// A complete message's bytes: borrowed straight from the input when the message was
+/// one frame inside one read, otherwise the receiver's assembly buffer, which the
+/// handler may take (`std::mem::take`) to avoid a copy.
+pub enum Payload<'a> {
+    Borrowed(&'a [u8]),
+    Owned(&'a mut Vec<u8>),
+}
+
+impl Payload<'_> {
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Payload::Borrowed(b) => b,
+            Payload::Owned(v) => v,
+        }
+    }
+}
+
+/// Receives what the peer said.
+pub trait Handler {
+    /// A complete data message (`binary` false means valid UTF-8 text).
+    fn message(&mut self, binary: bool, payload: Payload<'_>);
+    fn ping(&mut self, payload: &[u8]);
+    fn pong(&mut self, payload: &[u8]);
+    /// A Close frame: its code (1005 when it had none) and reason. The receiver then
+    /// ignores further input.
+    fn close(&mut self, code: u16, reason: &[u8]);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Header,
+    Payload,
+    /// A Close frame was received or a violation found: input is ignored.
+    Done,
+}
+
+/// The sans-IO frame reader for one connection.
+pub struct Receiver {
+    cfg: Config,
+    state: State,
+    hdr: [u8; 14],
+    hdr_len: usize,
+    // The frame being read.
+    fin: bool,
+    opcode: u8,
+    mask: Option<[u8; 4]>,
+    remaining: u64,
+    mask_phase: usize,
+    // The message being assembled.
+    fragmented: u8,
+    compressed: bool,
+    total_len: u64,
+    fragments: u32,
+    msg: Vec<u8>,
+    ctrl: Vec<u8>,
+    utf8: Utf8Validator,
+}
+
+/// Above this, an assembly buffer is dropped after its message rather than kept.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+impl Receiver {
+    pub fn new(cfg: Config) -> Self {
+        Receiver {
+            cfg,
+            state: State::Header,
+            hdr: [0; 14],
+            hdr_len: 0,
+            fin: false,
+            opcode: 0,
+            mask: None,
+            remaining: 0,
+            mask_phase: 0,
+            fragmented: 0,
+            compressed: false,
+            total_len: 0,
+            fragments: 0,
+            msg: Vec::new(),
+            ctrl: Vec::with_capacity(125),
+            utf8: Utf8Validator::default(),
+        }
+    }
+
+    /// True once a Close frame was received or a violation found.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Stops reading: later input is ignored (used once the connection is failing).
+    pub fn stop(&mut self) {
+        self.state = State::Done;
+    }
+
+    /// Whether the RSV1 bit of the message being read was set (permessage-deflate).
+    pub fn compressed(&self) -> bool {
+        self.compressed
+    }
+
+    /// Parses `input` (unmasking it in place), reporting events to `handler` as they
+    /// complete. On a violation, returns it and ignores all later input.
+    pub fn feed<H: Handler>(
+        &mut self,
+        input: &mut [u8],
+        handler: &mut H,
+    ) -> Result<(), ProtoError> {
+        let result = self.feed_inner(input, handler);
+        if result.is_err() {
+            self.state = State::Done;
+        }
+        result
+    }
+
+    fn feed_inner<H: Handler>(
+        &mut self,
+        input: &mut [u8],
+        handler: &mut H,
+    ) -> Result<(), ProtoError> {
+        let mut pos = 0;
+        while pos < input.len() {
+            match self.state {
+                State::Done => return Ok(()),
+                State::Header => {
+                    let need = if self.hdr_len < 2 {
+                        2
+                    } else {
+                        self.header_size()
+                    };
+                    let take = (need - self.hdr_len).min(input.len() - pos);
+                    self.hdr[self.hdr_len..self.hdr_len + take]
+                        .copy_from_slice(&input[pos..pos + take]);
+                    self.hdr_len += take;
+                    pos += take;
+                    if self.hdr_len < need {
+                        return Ok(());
+                    }
+                    if self.hdr_len == 2 {
+                        self.check_first_bytes()?;
+                        if self.header_size() > 2 {
+                            continue;
+                        }
+                    }
+                    self.read_length()?;
+                    if self.remaining == 0 {
+                        self.frame_complete(handler)?;
+                    }
+                }
+                State::Payload => {
+                    let avail = input.len() - pos;
+                    if self.opcode < 0x08
+                        && self.fin
+                        && self.fragments == 0
+                        && self.msg.is_empty()
+                        && !self.compressed
+                        && self.remaining <= avail as u64
+                    {
+                        // Fast path: a whole unfragmented message in this read.
+                        let len = self.remaining as usize;
+                        let data = &mut input[pos..pos + len];
+                        pos += len;
+                        if let Some(mask) = self.mask {
+                            apply_mask(data, mask, 0);
+                        }
+                        let binary = self.opcode == 0x02;
+                        if !binary
+                            && !self.cfg.skip_utf8_validation
+                            && std::str::from_utf8(data).is_err()
+                        {
+                            return Err(ProtoError::InvalidUtf8);
+                        }
+                        self.reset_message();
+                        self.state = State::Header;
+                        handler.message(binary, Payload::Borrowed(data));
+                        continue;
+                    }
+                    let n = (self.remaining.min(avail as u64)) as usize;
+                    let data = &mut input[pos..pos + n];
+                    pos += n;
+                    if let Some(mask) = self.mask {
+                        apply_mask(data, mask, self.mask_phase);
+                        self.mask_phase = (self.mask_phase + n) & 3;
+                    }
+                    self.remaining -= n as u64;
+                    if self.opcode >= 0x08 {
+                        self.ctrl.extend_from_slice(data);
+                    } else {
+                        if self.fragmented_opcode() == 0x01
+                            && !self.cfg.skip_utf8_validation
+                            && !self.compressed
+                            && !self.utf8.feed(data)
+                        {
+                            return Err(ProtoError::InvalidUtf8);
+                        }
+                        self.msg.extend_from_slice(data);
+                    }
+                    if self.remaining == 0 {
+                        self.frame_complete(handler)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The opcode of the message in progress (a continuation's is its first frame's).
+    fn fragmented_opcode(&self) -> u8 {
+        if self.fragmented != 0 {
+            self.fragmented
+        } else {
+            self.opcode
+        }
+    }
+
+    fn header_size(&self) -> usize {
+        let ext = match self.hdr[1] & 0x7f {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        2 + ext + if self.hdr[1] & 0x80 != 0 { 4 } else { 0 }
+    }
+
+    /// The checks ws makes on the first two header bytes, in ws's order.
+    fn check_first_bytes(&mut self) -> Result<(), ProtoError> {
+        let (b0, b1) = (self.hdr[0], self.hdr[1]);
+        if b0 & 0x30 != 0 {
+            return Err(ProtoError::Rsv23);
+        }
+        let rsv1 = b0 & 0x40 != 0;
+        if rsv1 && !self.cfg.allow_rsv1 {
+            return Err(ProtoError::Rsv1);
+        }
+        let fin = b0 & 0x80 != 0;
+        let opcode = b0 & 0x0f;
+        let len7 = b1 & 0x7f;
+        match opcode {
+            0x00 => {
+                if rsv1 {
+                    return Err(ProtoError::Rsv1);
+                }
+                if self.fragmented == 0 {
+                    return Err(ProtoError::InvalidOpcode(0));
+                }
+            }
+            0x01 | 0x02 => {
+                if self.fragmented != 0 {
+                    return Err(ProtoError::InvalidOpcode(opcode));
+                }
+                self.compressed = rsv1;
+            }
+            0x08..=0x0a => {
+                if !fin {
+                    return Err(ProtoError::ExpectedFin);
+                }
+                if rsv1 {
+                    return Err(ProtoError::Rsv1);
+                }
+                if len7 > 125 || (opcode == 0x08 && len7 == 1) {
+                    return Err(ProtoError::InvalidControlLength(len7));
+                }
+            }
+            _ => return Err(ProtoError::InvalidOpcode(opcode)),
+        }
+        if !fin && self.fragmented == 0 {
+            self.fragmented = opcode;
+        }
+        let masked = b1 & 0x80 != 0;
+        match self.cfg.role {
+            Role::Server if !masked => return Err(ProtoError::ExpectedMask),
+            Role::Client if masked => return Err(ProtoError::UnexpectedMask),
+            _ => {}
+        }
+        self.fin = fin;
+        self.opcode = opcode;
+        Ok(())
+    }
+
+    /// Reads the payload length and mask key once the whole header is in.
+    fn read_length(&mut self) -> Result<(), ProtoError> {
+        let h = &self.hdr;
+        let (len, key_at) = match h[1] & 0x7f {
+            126 => (u16::from_be_bytes([h[2], h[3]]) as u64, 4),
+            127 => {
+                let len = u64::from_be_bytes([h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9]]);
+                if len > (1 << 53) - 1 {
+                    return Err(ProtoError::UnsupportedLength);
+                }
+                (len, 10)
+            }
+            n => (n as u64, 2),
+        };
+        self.mask =
+            (h[1] & 0x80 != 0).then(|| [h[key_at], h[key_at + 1], h[key_at + 2], h[key_at + 3]]);
+        if len > 0 && self.opcode < 0x08 {
+            self.total_len += len;
+            if self.cfg.max_payload > 0 && self.total_len > self.cfg.max_payload {
+                return Err(ProtoError::MaxPayload);
+            }
+        }
+        self.remaining = len;
+        self.mask_phase = 0;
+        self.hdr_len = 0;
+        self.state = State::Payload;
+        Ok(())
+    }
+
+    fn frame_complete<H: Handler>(&mut self, handler: &mut H) -> Result<(), ProtoError> {
+        self.state = State::Header;
+        if self.opcode >= 0x08 {
+            return self.control_complete(handler);
+        }
+        self.fragments += 1;
+        if self.cfg.max_fragments > 0 && self.fragments > self.cfg.max_fragments {
+            return Err(ProtoError::TooManyFragments);
+        }
+        if !self.fin {
+            return Ok(());
+        }
+        let binary = self.fragmented_opcode() == 0x02;
+        if !binary && !self.cfg.skip_utf8_validation && !self.compressed && !self.utf8.finish() {
+            return Err(ProtoError::InvalidUtf8);
+        }
+        self.reset_message();
+        handler.message(binary, Payload::Owned(&mut self.msg));
+        if self.msg.capacity() > KEEP_CAPACITY {
+            self.msg = Vec::new();
+        } else {
+            self.msg.clear();
+        }
+        Ok(())
+    }
+
+    fn reset_message(&mut self) {
+        self.fragmented = 0;
+        self.total_len = 0;
+        self.fragments = 0;
+    }
+
+    fn control_complete<H: Handler>(&mut self, handler: &mut H) -> Result<(), ProtoError> {
+        match self.opcode {
+            0x08 => {
+                if self.ctrl.is_empty() {
+                    handler.close(1005, &[]);
+                } else {
+                    let code = u16::from_be_bytes([self.ctrl[0], self.ctrl[1]]);
+                    if !is_valid_close_code(code) {
+                        return Err(ProtoError::InvalidCloseCode(code));
+                    }
+                    let reason = &self.ctrl[2..];
+                    if !self.cfg.skip_utf8_validation && std::str::from_utf8(reason).is_err() {
+                        return Err(ProtoError::InvalidUtf8);
+                    }
+                    handler.close(code, reason);
+                }
+                self.state = State::Done;
+            }
+            0x09 => handler.ping(&self.ctrl),
+            _ => handler.pong(&self.ctrl),
+        }
+        self.ctrl.clear();
+        Ok(())
+    }
+}
