@@ -1,0 +1,15 @@
+'use strict';
+
+/**
+ * ws-rs: the npm `ws` package's API (v8), with frames handled by a Rust io driver.
+ * `require('ws-rs')` is a drop-in for `require('ws')`.
+ */
+
+const WebSocket = require('./lib/websocket');
+const WebSocketServer = require('./lib/websocket-server');
+
+WebSocket.WebSocket = WebSocket;
+WebSocket.WebSocketServer = WebSocketServer;
+WebSocket.Server = WebSocketServer;
+
+module.exports = WebSocket;

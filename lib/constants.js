@@ -1,0 +1,28 @@
+'use strict';
+
+/**
+ * Values shared across the JS layer, with ws's names and defaults.
+ */
+
+const BINARY_TYPES = ['nodebuffer', 'arraybuffer', 'fragments'];
+if (typeof Blob !== 'undefined') BINARY_TYPES.push('blob');
+
+module.exports = {
+  BINARY_TYPES,
+  CLOSE_TIMEOUT: 30000,
+  EMPTY_BUFFER: Buffer.alloc(0),
+  GUID: '258EAFA5-E914-47DA-95CA-C5AB0DC85B11',
+  kStatusCode: Symbol('status-code'),
+  kWebSocket: Symbol('websocket'),
+  NOOP: () => {},
+  /** Defaults both ws classes share. */
+  DEFAULTS: {
+    allowSynchronousEvents: true,
+    autoPong: true,
+    closeTimeout: 30000,
+    maxFragments: 16 * 1024,
+    maxPayload: 100 * 1024 * 1024,
+    maxPendingAutoPongs: 60,
+    skipUTF8Validation: false
+  }
+};

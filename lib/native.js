@@ -1,0 +1,261 @@
+'use strict';
+
+/**
+ * The JS side of the N-API bridge: loads the addon, walks each batch of events the io
+ * threads deliver and calls the owning connection, and collects every outgoing frame
+ * of a tick into one outbox handed to Rust in a single call.
+ *
+ * A connection registers an object with these methods, called in wire order:
+ * `_onMessage(data, isBinary)`, `_onPing(data)`, `_onPong(data)`,
+ * `_onCloseFrame(code, reason)`, `_onProtocolError(kind, arg)`, `_onWritten(frames)`,
+ * `_onEnd()`, `_onClosed()`.
+ */
+
+const binding = require('../binding.js');
+
+// Event kinds and outbox ops, as in src/io/events.rs and src/io/connection.rs.
+const EV_TEXT = 1;
+const EV_BINARY = 2;
+const EV_PING = 3;
+const EV_PONG = 4;
+const EV_CLOSE_FRAME = 5;
+const EV_PROTOCOL_ERROR = 6;
+const EV_WRITTEN = 7;
+const EV_EOF = 8;
+const EV_CLOSED = 9;
+const EV_BIG = 0x80;
+
+const OP = { CONTINUATION: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10, END: 16 };
+const FLAG = { FIN: 1, RSV1: 2, MASK: 4 };
+
+const LOG_CAP = binding.logCapacity();
+const inLogBytes = Buffer.alloc(LOG_CAP * 16);
+const inLog = new Uint32Array(inLogBytes.buffer, inLogBytes.byteOffset, LOG_CAP * 4);
+
+const conns = new Map();
+let liveCount = 0;
+
+const state = binding.init(onWake);
+
+const OUTBOX_SIZE = 1024 * 1024;
+let outData = Buffer.allocUnsafeSlow(OUTBOX_SIZE);
+let outPos = 0;
+let outLogBytes = Buffer.alloc(4096 * 16);
+let outLog = new Uint32Array(outLogBytes.buffer, outLogBytes.byteOffset, 4096 * 4);
+let outCount = 0;
+let flushQueued = false;
+let dispatching = false;
+
+/**
+ * Called by the io threads' wake-up: deliver every waiting batch, then send what the
+ * handlers queued.
+ */
+function onWake() {
+  dispatching = true;
+  try {
+    let batch;
+    while ((batch = binding.drain(state, inLogBytes)) != null) dispatch(batch);
+  } finally {
+    dispatching = false;
+    flush();
+  }
+}
+
+function dispatch(batch) {
+  const { arena, bigs } = batch;
+  const end = batch.count * 4;
+
+  for (let i = 0; i < end; i += 4) {
+    const conn = conns.get(inLog[i]);
+    if (conn === undefined) continue;
+
+    const kindWord = inLog[i + 1];
+    const a = inLog[i + 2];
+    const b = inLog[i + 3];
+
+    try {
+      switch (kindWord & 0x7f) {
+        case EV_TEXT:
+        case EV_BINARY:
+          conn._onMessage(
+            kindWord & EV_BIG ? bigs[a] : arena.subarray(a, a + b),
+            (kindWord & 0x7f) === EV_BINARY
+          );
+          break;
+        case EV_PING:
+          conn._onPing(arena.subarray(a, a + b));
+          break;
+        case EV_PONG:
+          conn._onPong(arena.subarray(a, a + b));
+          break;
+        case EV_CLOSE_FRAME:
+          conn._onCloseFrame(kindWord >>> 8, arena.subarray(a, a + b));
+          break;
+        case EV_PROTOCOL_ERROR:
+          conn._onProtocolError(kindWord >>> 8, a);
+          break;
+        case EV_WRITTEN:
+          conn._onWritten(a);
+          break;
+        case EV_EOF:
+          conn._onEnd();
+          break;
+        case EV_CLOSED:
+          conns.delete(inLog[i]);
+          release();
+          conn._onClosed();
+          break;
+      }
+    } catch (err) {
+      // A listener threw. ws would let it escape from the socket's 'data' handler;
+      // do the same without dropping the rest of the batch.
+      process.nextTick(rethrow, err);
+    }
+  }
+}
+
+function rethrow(err) {
+  throw err;
+}
+
+function retain() {
+  if (liveCount++ === 0) binding.setRef(state, true);
+}
+
+function release() {
+  if (--liveCount === 0) binding.setRef(state, false);
+}
+
+/**
+ * Takes over a connected TCP socket after its handshake. Must run in one synchronous
+ * turn: drain what Node already read, stop Node reading, hand the fd to Rust, destroy
+ * the JS socket (never `end()` it: that would shut down the shared socket).
+ *
+ * @param {net.Socket} socket The upgraded socket
+ * @param {Buffer} head Bytes that came with the upgrade
+ * @param {Buffer} preamble Bytes to write first (the server's 101 response)
+ * @param {Object} options `isServer`, `maxPayload`, `maxFragments`, `skipUTF8Validation`
+ * @param {Object} conn The object to receive this connection's events
+ * @return {number} The connection id
+ */
+function adopt(socket, head, preamble, options, conn) {
+  const chunks = head.length ? [head] : [];
+  let chunk;
+  while ((chunk = socket.read()) !== null) chunks.push(chunk);
+  socket._handle.readStop();
+
+  const id = binding.adopt(
+    state,
+    socket._handle.fd,
+    chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
+    preamble,
+    options
+  );
+
+  conns.set(id, conn);
+  retain();
+  socket.destroy();
+  return id;
+}
+
+/**
+ * Whether `socket` can be taken over by the io driver (a plain TCP socket whose fd
+ * Node exposes).
+ */
+function canAdopt(socket) {
+  const handle = socket._handle;
+  return (
+    !socket.encrypted &&
+    handle != null &&
+    typeof handle.fd === 'number' &&
+    handle.fd >= 0 &&
+    typeof handle.readStop === 'function'
+  );
+}
+
+/**
+ * Queues one outgoing frame (or `END`) for connection `id`. Framing happens on the io
+ * thread; this only copies the payload into the outbox.
+ *
+ * @param {number} id Connection id
+ * @param {number} op One of `OP`
+ * @param {number} flags `FLAG` bits
+ * @param {(Buffer|string|null)} data The payload
+ * @return {number} Payload length in bytes
+ */
+function queue(id, op, flags, data) {
+  let len = 0;
+
+  if (typeof data === 'string') {
+    if (data.length !== 0) {
+      if (hasRoom(data.length * 3)) len = outData.utf8Write(data, outPos);
+      else {
+        len = Buffer.byteLength(data);
+        growData(len);
+        outData.utf8Write(data, outPos);
+      }
+    }
+  } else if (data !== null && data.length !== 0) {
+    len = data.length;
+    growData(len);
+    outData.set(data, outPos);
+  }
+
+  outPos += len;
+
+  if (outCount * 4 === outLog.length) growLog();
+  const at = outCount * 4;
+  outLog[at] = id;
+  outLog[at + 1] = op | (flags << 8);
+  outLog[at + 2] = len;
+  outLog[at + 3] = 0;
+  outCount++;
+
+  if (!flushQueued && !dispatching) {
+    flushQueued = true;
+    queueMicrotask(flush);
+  }
+
+  return len;
+}
+
+function hasRoom(n) {
+  return outData.length - outPos >= n;
+}
+
+function growData(n) {
+  if (outData.length - outPos >= n) return;
+  const bigger = Buffer.allocUnsafeSlow(Math.max(outData.length * 2, outPos + n));
+  outData.copy(bigger, 0, 0, outPos);
+  outData = bigger;
+}
+
+function growLog() {
+  const bigger = Buffer.alloc(outLogBytes.length * 2);
+  outLogBytes.copy(bigger);
+  outLogBytes = bigger;
+  outLog = new Uint32Array(bigger.buffer, bigger.byteOffset, bigger.length / 4);
+}
+
+/** Hands everything queued this tick to Rust in one call. */
+function flush() {
+  flushQueued = false;
+  if (outCount === 0) return;
+  binding.flush(state, outData.subarray(0, outPos), outLogBytes, outCount);
+  outPos = 0;
+  outCount = 0;
+  if (outData.length > OUTBOX_SIZE) outData = Buffer.allocUnsafeSlow(OUTBOX_SIZE);
+}
+
+/** Stops or restarts reading from connection `id`. */
+function pause(id, paused) {
+  binding.pause(state, id, paused);
+}
+
+/** Drops connection `id` at once. */
+function terminate(id) {
+  flush();
+  binding.terminate(state, id);
+}
+
+module.exports = { adopt, canAdopt, queue, pause, terminate, OP, FLAG };

@@ -1,0 +1,31 @@
+'use strict';
+
+/**
+ * Checks and conversions on values users pass in, with ws's rules.
+ */
+
+/**
+ * Whether a close code may be sent, by ws's rule (1000-1014 except 1004-1006, or
+ * 3000-4999).
+ *
+ * @param {number} code
+ * @return {boolean}
+ */
+function isValidStatusCode(code) {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+}
+
+/**
+ * Turns send()'s data into a Buffer without copying where possible, as ws's toBuffer.
+ *
+ * @param {*} data
+ * @return {Buffer}
+ */
+function toBuffer(data) {
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(String(data));
+}
+
+module.exports = { isValidStatusCode, toBuffer };

@@ -1,0 +1,727 @@
+'use strict';
+
+/**
+ * The `WebSocket` class: ws 8's API for both the client and the server side of a
+ * connection. Frames are read and written by the io driver; this class owns what ws
+ * users observe: `readyState`, `bufferedAmount`, callbacks, and the order and
+ * exactly-once delivery of `open`, `message`, `ping`, `pong`, `error` and `close`.
+ */
+
+const EventEmitter = require('events');
+const http = require('http');
+const https = require('https');
+const net = require('net');
+const { randomBytes, createHash } = require('crypto');
+const { URL } = require('url');
+
+const native = require('./native');
+const { protocolError, streamDestroyedError } = require('./errors');
+const { isValidStatusCode, toBuffer } = require('./validation');
+const {
+  BINARY_TYPES,
+  DEFAULTS,
+  EMPTY_BUFFER,
+  GUID,
+  kStatusCode
+} = require('./constants');
+
+const { OP, FLAG } = native;
+const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+const protocolVersions = [8, 13];
+const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
+const kAborted = Symbol('kAborted');
+
+class WebSocket extends EventEmitter {
+  /**
+   * Creates a client connecting to `address`, or (with `address` null) the server
+   * side of an accepted connection.
+   *
+   * @param {(string|URL|null)} address The URL to connect to
+   * @param {(string|string[])} [protocols] Subprotocols to offer
+   * @param {Object} [options] ws's client options
+   */
+  constructor(address, protocols, options) {
+    super();
+
+    this._binaryType = BINARY_TYPES[0];
+    this._bufferedAmount = 0;
+    this._closeCode = 1006;
+    this._closeFrameReceived = false;
+    this._closeFrameSent = false;
+    this._closeMessage = EMPTY_BUFFER;
+    this._closeTimer = null;
+    this._ended = false;
+    this._errorEmitted = false;
+    this._extensions = {};
+    this._fragmenting = false;
+    this._id = 0;
+    this._paused = false;
+    this._pending = [];
+    this._protocol = '';
+    this._readyState = WebSocket.CONNECTING;
+    this._receiverErrored = false;
+    this._socket = null;
+    this._url = undefined;
+
+    if (address !== null) {
+      this._isServer = false;
+      this._redirects = 0;
+
+      if (protocols === undefined) {
+        protocols = [];
+      } else if (!Array.isArray(protocols)) {
+        if (typeof protocols === 'object' && protocols !== null) {
+          options = protocols;
+          protocols = [];
+        } else {
+          protocols = [protocols];
+        }
+      }
+
+      if (options && options.protocols !== undefined && protocols.length === 0) {
+        protocols = Array.isArray(options.protocols) ? options.protocols : [options.protocols];
+      }
+
+      options = initAsClient(this, address, protocols, options);
+    } else {
+      this._isServer = true;
+    }
+
+    this._autoPong = !!options.autoPong;
+    this._pendingAutoPongs = 0;
+    this._maxPendingAutoPongs = options.maxPendingAutoPongs | 0;
+    this._closeTimeout = options.closeTimeout;
+  }
+
+  get binaryType() {
+    return this._binaryType;
+  }
+
+  set binaryType(type) {
+    if (!BINARY_TYPES.includes(type)) return;
+    this._binaryType = type;
+  }
+
+  get bufferedAmount() {
+    return this._bufferedAmount;
+  }
+
+  get extensions() {
+    return Object.keys(this._extensions).join();
+  }
+
+  get isPaused() {
+    return this._paused;
+  }
+
+  get protocol() {
+    return this._protocol;
+  }
+
+  get readyState() {
+    return this._readyState;
+  }
+
+  get url() {
+    return this._url;
+  }
+
+  /**
+   * Hands an upgraded socket to the io driver and opens the connection.
+   *
+   * @param {net.Socket} socket The upgraded socket
+   * @param {Buffer} head Bytes that came with the upgrade
+   * @param {Buffer} preamble Bytes to write first (the server's 101 response)
+   * @param {Object} options Receiver options (`maxPayload`, ...)
+   * @private
+   */
+  setSocket(socket, head, preamble, options) {
+    this._socket = socketFacade(this, socket);
+    this._id = native.adopt(
+      socket,
+      head,
+      preamble,
+      {
+        isServer: this._isServer,
+        maxPayload: options.maxPayload,
+        maxFragments: options.maxFragments | 0,
+        skipUTF8Validation: !!options.skipUTF8Validation
+      },
+      this
+    );
+    this._readyState = WebSocket.OPEN;
+    this.emit('open');
+  }
+
+  /**
+   * Starts the closing handshake.
+   *
+   * @param {number} [code] Status code
+   * @param {(string|Buffer)} [data] Reason (at most 123 bytes)
+   * @public
+   */
+  close(code, data) {
+    if (this._readyState === WebSocket.CLOSED) return;
+    if (this._readyState === WebSocket.CONNECTING) {
+      abortHandshake(this, this._req, 'WebSocket was closed before the connection was established');
+      return;
+    }
+
+    if (this._readyState === WebSocket.CLOSING) {
+      if (this._closeFrameSent && (this._closeFrameReceived || this._receiverErrored)) {
+        this._end();
+      }
+      return;
+    }
+
+    const payload = closePayload(code, data);
+
+    this._queue(OP.CLOSE, FLAG.FIN | this._maskFlag(!this._isServer), payload, (err) => {
+      if (err) return;
+      this._closeFrameSent = true;
+      if (this._closeFrameReceived || this._receiverErrored) this._end();
+    });
+
+    this._readyState = WebSocket.CLOSING;
+    this._closeTimer = setTimeout(() => this.terminate(), this._closeTimeout);
+  }
+
+  /**
+   * Stops reading from the socket.
+   * @public
+   */
+  pause() {
+    if (this._readyState === WebSocket.CONNECTING || this._readyState === WebSocket.CLOSED) return;
+    this._paused = true;
+    native.pause(this._id, true);
+  }
+
+  /**
+   * Resumes reading after `pause()`.
+   * @public
+   */
+  resume() {
+    if (this._readyState === WebSocket.CONNECTING || this._readyState === WebSocket.CLOSED) return;
+    this._paused = false;
+    native.pause(this._id, false);
+  }
+
+  /**
+   * Sends a ping.
+   *
+   * @param {*} [data] Payload (at most 125 bytes)
+   * @param {boolean} [mask] Whether to mask it
+   * @param {Function} [cb] Called once it is written
+   * @public
+   */
+  ping(data, mask, cb) {
+    this._control(OP.PING, data, mask, cb);
+  }
+
+  /**
+   * Sends a pong.
+   *
+   * @param {*} [data] Payload (at most 125 bytes)
+   * @param {boolean} [mask] Whether to mask it
+   * @param {Function} [cb] Called once it is written
+   * @public
+   */
+  pong(data, mask, cb) {
+    this._control(OP.PONG, data, mask, cb);
+  }
+
+  _control(op, data, mask, cb) {
+    if (this._readyState === WebSocket.CONNECTING) {
+      throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    }
+
+    if (typeof data === 'function') {
+      cb = data;
+      data = mask = undefined;
+    } else if (typeof mask === 'function') {
+      cb = mask;
+      mask = undefined;
+    }
+
+    if (typeof data === 'number') data = data.toString();
+
+    if (this._readyState !== WebSocket.OPEN) {
+      sendAfterClose(this, data, cb);
+      return;
+    }
+
+    const payload = data === undefined ? EMPTY_BUFFER : toBuffer(data);
+    if (payload.length > 125) {
+      throw new RangeError('The data size must not be greater than 125 bytes');
+    }
+
+    if (mask === undefined) mask = !this._isServer;
+    this._queue(op, FLAG.FIN | this._maskFlag(mask), payload, cb);
+  }
+
+  /**
+   * Sends a data message.
+   *
+   * @param {*} data The message
+   * @param {Object} [options] `binary`, `compress`, `fin`, `mask`
+   * @param {Function} [cb] Called once it is written
+   * @public
+   */
+  send(data, options, cb) {
+    if (this._readyState === WebSocket.CONNECTING) {
+      throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    }
+
+    if (typeof options === 'function') {
+      cb = options;
+      options = {};
+    }
+
+    if (typeof data === 'number') data = data.toString();
+
+    if (this._readyState !== WebSocket.OPEN) {
+      sendAfterClose(this, data, cb);
+      return;
+    }
+
+    const opts = {
+      binary: typeof data !== 'string',
+      mask: !this._isServer,
+      fin: true,
+      ...options
+    };
+
+    const payload = typeof data === 'string' ? data : data === undefined ? EMPTY_BUFFER : toBuffer(data);
+
+    let op;
+    if (this._fragmenting) op = OP.CONTINUATION;
+    else op = opts.binary ? OP.BINARY : OP.TEXT;
+    this._fragmenting = !opts.fin;
+
+    this._queue(op, (opts.fin ? FLAG.FIN : 0) | this._maskFlag(opts.mask), payload, cb);
+  }
+
+  /**
+   * Destroys the connection at once.
+   * @public
+   */
+  terminate() {
+    if (this._readyState === WebSocket.CLOSED) return;
+    if (this._readyState === WebSocket.CONNECTING) {
+      abortHandshake(this, this._req, 'WebSocket was closed before the connection was established');
+      return;
+    }
+
+    if (this._id !== 0) {
+      this._readyState = WebSocket.CLOSING;
+      native.terminate(this._id);
+    }
+  }
+
+  _maskFlag(mask) {
+    return mask ? FLAG.MASK : 0;
+  }
+
+  _queue(op, flags, payload, cb) {
+    const len = native.queue(this._id, op, flags, payload);
+    this._bufferedAmount += len;
+    this._pending.push(len, cb);
+  }
+
+  _end() {
+    if (this._ended) return;
+    this._ended = true;
+    native.queue(this._id, OP.END, 0, null);
+  }
+
+  // Events from the io driver, in wire order (see lib/native.js).
+
+  _onMessage(data, isBinary) {
+    if (isBinary) {
+      if (this._binaryType === 'arraybuffer') data = toArrayBuffer(data);
+      else if (this._binaryType === 'fragments') data = [data];
+      else if (this._binaryType === 'blob') data = new Blob([data]);
+    }
+    this.emit('message', data, isBinary);
+  }
+
+  _onPing(data) {
+    if (this._autoPong && this._readyState === WebSocket.OPEN) {
+      if (this._maxPendingAutoPongs > 0 && this._pendingAutoPongs >= this._maxPendingAutoPongs) {
+        this.terminate();
+      } else {
+        this._pendingAutoPongs++;
+        this.pong(data, !this._isServer, () => this._pendingAutoPongs--);
+      }
+    }
+    this.emit('ping', data);
+  }
+
+  _onPong(data) {
+    this.emit('pong', data);
+  }
+
+  _onCloseFrame(code, reason) {
+    this._closeFrameReceived = true;
+    this._closeCode = code;
+    this._closeMessage = reason.length === 0 ? EMPTY_BUFFER : Buffer.from(reason);
+
+    if (code === 1005) this.close();
+    else this.close(code, this._closeMessage);
+  }
+
+  _onProtocolError(kind, arg) {
+    const err = protocolError(kind, arg);
+    this._receiverErrored = true;
+    this.close(err[kStatusCode]);
+
+    if (!this._errorEmitted) {
+      this._errorEmitted = true;
+      this.emit('error', err);
+    }
+  }
+
+  _onWritten(frames) {
+    const pending = this._pending;
+    const n = Math.min(frames * 2, pending.length);
+    const done = pending.splice(0, n);
+    for (let i = 0; i < n; i += 2) {
+      this._bufferedAmount -= done[i];
+      const cb = done[i + 1];
+      if (cb) cb();
+    }
+  }
+
+  _onEnd() {
+    this._readyState = WebSocket.CLOSING;
+    this._end();
+  }
+
+  _onClosed() {
+    clearTimeout(this._closeTimer);
+    const pending = this._pending;
+    this._pending = [];
+    for (let i = 1; i < pending.length; i += 2) {
+      if (pending[i]) pending[i](streamDestroyedError());
+    }
+    this._readyState = WebSocket.CLOSING;
+    this.emitClose();
+  }
+
+  /** @private */
+  emitClose() {
+    this._readyState = WebSocket.CLOSED;
+    this.emit('close', this._closeCode, this._closeMessage);
+  }
+}
+
+for (const [i, name] of readyStates.entries()) {
+  Object.defineProperty(WebSocket, name, { enumerable: true, value: i });
+  Object.defineProperty(WebSocket.prototype, name, { enumerable: true, value: i });
+}
+
+for (const property of ['binaryType', 'bufferedAmount', 'extensions', 'isPaused', 'protocol', 'readyState', 'url']) {
+  Object.defineProperty(WebSocket.prototype, property, { enumerable: true });
+}
+
+module.exports = WebSocket;
+
+/**
+ * What `ws._socket` answers once the real socket has been handed to the io driver:
+ * the addresses as they were, and the methods code commonly calls on it.
+ */
+function socketFacade(websocket, socket) {
+  return {
+    remoteAddress: socket.remoteAddress,
+    remotePort: socket.remotePort,
+    remoteFamily: socket.remoteFamily,
+    localAddress: socket.localAddress,
+    localPort: socket.localPort,
+    setTimeout() {
+      return this;
+    },
+    setNoDelay() {
+      return this;
+    },
+    setKeepAlive() {
+      return this;
+    },
+    destroy() {
+      websocket.terminate();
+      return this;
+    },
+    end() {
+      websocket._end();
+      return this;
+    }
+  };
+}
+
+function toArrayBuffer(buf) {
+  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length);
+}
+
+function closePayload(code, data) {
+  if (code === undefined) return EMPTY_BUFFER;
+  if (typeof code !== 'number' || !isValidStatusCode(code)) {
+    throw new TypeError('First argument must be a valid error code number');
+  }
+  if (data === undefined || !data.length) {
+    const buf = Buffer.allocUnsafe(2);
+    buf.writeUInt16BE(code, 0);
+    return buf;
+  }
+  const length = Buffer.byteLength(data);
+  if (length > 123) {
+    throw new RangeError('The message must not be greater than 123 bytes');
+  }
+  const buf = Buffer.allocUnsafe(2 + length);
+  buf.writeUInt16BE(code, 0);
+  if (typeof data === 'string') buf.write(data, 2);
+  else if (data instanceof Uint8Array) buf.set(data, 2);
+  else throw new TypeError('Second argument must be a string or a Uint8Array');
+  return buf;
+}
+
+function sendAfterClose(websocket, data, cb) {
+  if (data) {
+    websocket._bufferedAmount += typeof data === 'string' ? Buffer.byteLength(data) : toBuffer(data).length;
+  }
+
+  if (cb) {
+    const err = new Error(
+      `WebSocket is not open: readyState ${websocket._readyState} (${readyStates[websocket._readyState]})`
+    );
+    process.nextTick(cb, err);
+  }
+}
+
+/**
+ * Sets up a client: validates options and URL as ws does, sends the upgrade request
+ * and, on a valid 101, hands the socket to the io driver.
+ */
+function initAsClient(websocket, address, protocols, options) {
+  const opts = {
+    ...DEFAULTS,
+    protocolVersion: protocolVersions[1],
+    perMessageDeflate: true,
+    followRedirects: false,
+    maxRedirects: 10,
+    ...options,
+    socketPath: undefined,
+    hostname: undefined,
+    protocol: undefined,
+    protocols: undefined,
+    timeout: undefined,
+    method: 'GET',
+    host: undefined,
+    path: undefined,
+    port: undefined
+  };
+
+  if (!protocolVersions.includes(opts.protocolVersion)) {
+    throw new RangeError(
+      `Unsupported protocol version: ${opts.protocolVersion} (supported versions: ${protocolVersions.join(', ')})`
+    );
+  }
+
+  let parsedUrl;
+  if (address instanceof URL) {
+    parsedUrl = address;
+  } else {
+    try {
+      parsedUrl = new URL(address);
+    } catch {
+      throw new SyntaxError(`Invalid URL: ${address}`);
+    }
+  }
+
+  if (parsedUrl.protocol === 'http:' || parsedUrl.protocol === 'https:') {
+    parsedUrl = new URL(parsedUrl);
+    parsedUrl.protocol = parsedUrl.protocol === 'http:' ? 'ws:' : 'wss:';
+  }
+
+  websocket._url = parsedUrl.href;
+
+  const isSecure = parsedUrl.protocol === 'wss:';
+  const isIpcUrl = parsedUrl.protocol === 'ws+unix:';
+  let invalidUrlMessage;
+
+  if (parsedUrl.protocol !== 'ws:' && !isSecure && !isIpcUrl) {
+    invalidUrlMessage = 'The URL\'s protocol must be one of "ws:", "wss:", "http:", "https:", or "ws+unix:"';
+  } else if (isIpcUrl && !parsedUrl.pathname) {
+    invalidUrlMessage = "The URL's pathname is empty";
+  } else if (parsedUrl.hash) {
+    invalidUrlMessage = 'The URL contains a fragment identifier';
+  }
+
+  if (invalidUrlMessage) throw new SyntaxError(invalidUrlMessage);
+
+  const defaultPort = isSecure ? 443 : 80;
+  const key = randomBytes(16).toString('base64');
+  const request = isSecure ? https.request : http.request;
+  const protocolSet = new Set();
+
+  opts.createConnection = opts.createConnection || (isSecure ? tlsConnect : netConnect);
+  opts.defaultPort = opts.defaultPort || defaultPort;
+  opts.port = parsedUrl.port || defaultPort;
+  opts.host = parsedUrl.hostname.startsWith('[') ? parsedUrl.hostname.slice(1, -1) : parsedUrl.hostname;
+  opts.headers = {
+    ...opts.headers,
+    'Sec-WebSocket-Version': opts.protocolVersion,
+    'Sec-WebSocket-Key': key,
+    Connection: 'Upgrade',
+    Upgrade: 'websocket'
+  };
+  opts.path = parsedUrl.pathname + parsedUrl.search;
+  opts.timeout = opts.handshakeTimeout;
+
+  // permessage-deflate is not implemented yet: nothing is offered, so a server never
+  // sends compressed frames.
+
+  if (protocols.length) {
+    for (const protocol of protocols) {
+      if (typeof protocol !== 'string' || !subprotocolRegex.test(protocol) || protocolSet.has(protocol)) {
+        throw new SyntaxError('An invalid or duplicated subprotocol was specified');
+      }
+      protocolSet.add(protocol);
+    }
+    opts.headers['Sec-WebSocket-Protocol'] = protocols.join(',');
+  }
+
+  if (opts.origin) {
+    if (opts.protocolVersion < 13) opts.headers['Sec-WebSocket-Origin'] = opts.origin;
+    else opts.headers.Origin = opts.origin;
+  }
+
+  if (parsedUrl.username || parsedUrl.password) {
+    opts.auth = `${decodeURIComponent(parsedUrl.username)}:${decodeURIComponent(parsedUrl.password)}`;
+  }
+
+  if (isIpcUrl) {
+    const i = opts.path.indexOf(':');
+    if (i === -1) {
+      opts.socketPath = opts.path;
+      opts.path = '';
+    } else {
+      opts.socketPath = opts.path.slice(0, i);
+      opts.path = opts.path.slice(i + 1);
+    }
+  }
+
+  let req = (websocket._req = request(opts));
+
+  if (opts.timeout) {
+    req.on('timeout', () => {
+      abortHandshake(websocket, req, 'Opening handshake has timed out');
+    });
+  }
+
+  req.on('error', (err) => {
+    if (req === null || req[kAborted]) return;
+    req = websocket._req = null;
+    emitErrorAndClose(websocket, err);
+  });
+
+  req.on('response', (res) => {
+    if (!websocket.emit('unexpected-response', req, res)) {
+      abortHandshake(websocket, req, `Unexpected server response: ${res.statusCode}`);
+    }
+  });
+
+  req.on('upgrade', (res, socket, head) => {
+    websocket.emit('upgrade', res);
+
+    if (websocket.readyState !== WebSocket.CONNECTING) return;
+
+    req = websocket._req = null;
+
+    const upgrade = res.headers.upgrade;
+    if (upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
+      abortHandshake(websocket, socket, 'Invalid Upgrade header');
+      return;
+    }
+
+    const digest = createHash('sha1').update(key + GUID).digest('base64');
+    if (res.headers['sec-websocket-accept'] !== digest) {
+      abortHandshake(websocket, socket, 'Invalid Sec-WebSocket-Accept header');
+      return;
+    }
+
+    const serverProt = res.headers['sec-websocket-protocol'];
+    let protError;
+    if (serverProt !== undefined) {
+      if (!protocolSet.size) protError = 'Server sent a subprotocol but none was requested';
+      else if (!protocolSet.has(serverProt)) protError = 'Server sent an invalid subprotocol';
+    } else if (protocolSet.size) {
+      protError = 'Server sent no subprotocol';
+    }
+
+    if (protError) {
+      abortHandshake(websocket, socket, protError);
+      return;
+    }
+
+    if (serverProt) websocket._protocol = serverProt;
+
+    if (res.headers['sec-websocket-extensions'] !== undefined) {
+      abortHandshake(
+        websocket,
+        socket,
+        'Server sent a Sec-WebSocket-Extensions header but no extension was requested'
+      );
+      return;
+    }
+
+    if (!native.canAdopt(socket)) {
+      abortHandshake(websocket, socket, 'ws-rs: this kind of socket cannot be taken over yet');
+      return;
+    }
+
+    websocket.setSocket(socket, head, EMPTY_BUFFER, opts);
+  });
+
+  if (opts.finishRequest) opts.finishRequest(req, websocket);
+  else req.end();
+
+  return opts;
+}
+
+function emitErrorAndClose(websocket, err) {
+  websocket._readyState = WebSocket.CLOSING;
+  websocket._errorEmitted = true;
+  websocket.emit('error', err);
+  websocket.emitClose();
+}
+
+function netConnect(options) {
+  options.path = options.socketPath;
+  return net.connect(options);
+}
+
+function tlsConnect(options) {
+  const tls = require('tls');
+  options.path = undefined;
+  if (!options.servername && options.servername !== '') {
+    options.servername = net.isIP(options.host) ? '' : options.host;
+  }
+  return tls.connect(options);
+}
+
+function abortHandshake(websocket, stream, message) {
+  websocket._readyState = WebSocket.CLOSING;
+
+  const err = new Error(message);
+  Error.captureStackTrace(err, abortHandshake);
+
+  if (stream.setHeader) {
+    stream[kAborted] = true;
+    stream.abort();
+    if (stream.socket && !stream.socket.destroyed) stream.socket.destroy();
+    process.nextTick(emitErrorAndClose, websocket, err);
+  } else {
+    stream.destroy(err);
+    stream.once('error', websocket.emit.bind(websocket, 'error'));
+    stream.once('close', websocket.emitClose.bind(websocket));
+  }
+}

@@ -1,0 +1,250 @@
+//! The N-API surface. JS holds one [`EnvState`] per Node environment (main thread or
+//! Worker) and talks to connections by numeric id: `adopt` hands over a socket,
+//! `flush` hands over the whole outbox once per tick, `drain` takes a batch of events.
+//! Nothing here parses frames.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::os::fd::FromRawFd;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use tokio::sync::mpsc;
+use wsrs_proto::{Config, Receiver, Role};
+
+use crate::io::connection::{self, Control, Op, OpBatch, Setup};
+use crate::io::events::{kind, EventQueue, LOG_CAP};
+use crate::io::runtime;
+
+type Wake = ThreadsafeFunction<(), (), (), Status, false, true, 0>;
+
+struct Conn {
+    ops: mpsc::UnboundedSender<OpBatch>,
+    control: Arc<Control>,
+}
+
+/// Per-environment state, owned by JS through an External and used only on its thread.
+pub struct EnvState {
+    queue: Arc<EventQueue>,
+    wake: Arc<Wake>,
+    conns: RefCell<HashMap<u32, Conn>>,
+    next_id: Cell<u32>,
+}
+
+impl Drop for EnvState {
+    fn drop(&mut self) {
+        // The environment is going away: its sockets go with it.
+        for conn in self.conns.get_mut().values() {
+            conn.control.kill();
+        }
+    }
+}
+
+/// Sets up this environment. `wake` is called (with no arguments) whenever events are
+/// waiting; it should call `drain` until it returns null.
+#[napi]
+pub fn init(wake: Function<'_, (), ()>) -> Result<External<EnvState>> {
+    let tsfn: Wake = wake
+        .build_threadsafe_function()
+        .weak::<true>()
+        .callee_handled::<false>()
+        .build()?;
+    let tsfn = Arc::new(tsfn);
+    let caller = tsfn.clone();
+    let queue = Arc::new(EventQueue::new(Box::new(move || {
+        caller.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    })));
+    Ok(External::new(EnvState {
+        queue,
+        wake: tsfn,
+        conns: RefCell::new(HashMap::new()),
+        next_id: Cell::new(1),
+    }))
+}
+
+/// Keeps the process alive (true) while this environment has open sockets, or lets it
+/// exit (false). JS calls it on the 0 <-> 1 transitions of its socket count.
+#[napi]
+pub fn set_ref(env: Env, state: &External<EnvState>, on: bool) -> Result<()> {
+    let status = unsafe {
+        if on {
+            napi::sys::napi_ref_threadsafe_function(env.raw(), state.wake.raw())
+        } else {
+            napi::sys::napi_unref_threadsafe_function(env.raw(), state.wake.raw())
+        }
+    };
+    if status == napi::sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(Error::from_reason(
+            "ref/unref of the wake-up function failed",
+        ))
+    }
+}
+
+/// Protocol settings for an adopted socket, with ws's option names.
+#[napi(object)]
+pub struct AdoptOptions {
+    pub is_server: bool,
+    pub max_payload: f64,
+    pub max_fragments: u32,
+    #[napi(js_name = "skipUTF8Validation")]
+    pub skip_utf8_validation: bool,
+}
+
+/// Takes over a connected TCP socket: duplicates `fd` (Node closes its own copy right
+/// after), writes `preamble`, feeds `head` to the protocol core first, and runs the
+/// connection on the io runtime. Returns the connection id.
+#[napi]
+pub fn adopt(
+    state: &External<EnvState>,
+    fd: i32,
+    head: BufferSlice,
+    preamble: BufferSlice,
+    options: AdoptOptions,
+) -> Result<u32> {
+    let rt = runtime::get()
+        .ok_or_else(|| Error::from_reason("ws-rs: could not start the io runtime"))?;
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(Error::from_reason(format!(
+            "ws-rs: cannot duplicate fd {fd}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // We own `dup` from here: it is a connected TCP socket Node gave us.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(dup) };
+    let id = state.next_id.get();
+    state.next_id.set(id.wrapping_add(1).max(1));
+    let mut cfg = Config::new(if options.is_server {
+        Role::Server
+    } else {
+        Role::Client
+    });
+    cfg.max_payload = if options.max_payload > 0.0 {
+        options.max_payload as u64
+    } else {
+        0
+    };
+    cfg.max_fragments = options.max_fragments;
+    cfg.skip_utf8_validation = options.skip_utf8_validation;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let control = Arc::new(Control::default());
+    state.conns.borrow_mut().insert(
+        id,
+        Conn {
+            ops: tx,
+            control: control.clone(),
+        },
+    );
+    rt.spawn(connection::run(Setup {
+        id,
+        stream,
+        head: head.to_vec(),
+        preamble: preamble.to_vec(),
+        receiver: Receiver::new(cfg),
+        queue: state.queue.clone(),
+        control,
+        ops: rx,
+    }));
+    Ok(id)
+}
+
+/// Hands over the outbox: `count` records of four u32 `[id, op | flags << 8, len, 0]`
+/// in `log`, their payloads back to back in `data`.
+#[napi]
+pub fn flush(state: &External<EnvState>, data: BufferSlice, log: BufferSlice, count: u32) {
+    let conns = state.conns.borrow();
+    let mut batches: HashMap<u32, OpBatch> = HashMap::new();
+    let words = read_u32s(&log, count as usize * 4);
+    let mut pos = 0usize;
+    for rec in words.chunks_exact(4) {
+        let (id, code, flags, len) = (rec[0], rec[1] as u8, (rec[1] >> 8) as u8, rec[2] as usize);
+        let end = (pos + len).min(data.len());
+        let payload = &data[pos..end];
+        pos = end;
+        if !conns.contains_key(&id) {
+            continue;
+        }
+        let batch = batches.entry(id).or_default();
+        let start = batch.data.len();
+        batch.data.extend_from_slice(payload);
+        batch.ops.push(Op {
+            code,
+            flags,
+            start,
+            len: payload.len(),
+        });
+    }
+    for (id, batch) in batches {
+        if let Some(conn) = conns.get(&id) {
+            let _ = conn.ops.send(batch);
+        }
+    }
+}
+
+fn read_u32s(bytes: &[u8], n: usize) -> Vec<u32> {
+    bytes
+        .chunks_exact(4)
+        .take(n)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Stops (true) or restarts (false) reading from one connection: ws's `pause()`.
+#[napi]
+pub fn pause(state: &External<EnvState>, id: u32, paused: bool) {
+    if let Some(conn) = state.conns.borrow().get(&id) {
+        conn.control.set_paused(paused);
+    }
+}
+
+/// Drops the connection now, unsent data included: ws's `terminate()`.
+#[napi]
+pub fn terminate(state: &External<EnvState>, id: u32) {
+    if let Some(conn) = state.conns.borrow().get(&id) {
+        conn.control.kill();
+    }
+}
+
+/// One batch of events for JS.
+#[napi(object)]
+pub struct Batch {
+    /// Records written into the caller's log.
+    pub count: u32,
+    /// The payloads of small messages, addressed by the records.
+    pub arena: Buffer,
+    /// Messages too big for the arena, by index.
+    pub bigs: Vec<Buffer>,
+}
+
+/// Takes the oldest batch of events, writing its records into `log` (room for
+/// `LOG_CAP` records of four u32), or returns null when there is none.
+#[napi]
+pub fn drain(state: &External<EnvState>, mut log: BufferSlice) -> Option<Batch> {
+    let chunk = state.queue.pop()?;
+    let out: &mut [u8] = &mut log;
+    let n = (chunk.log.len() / 4).min(LOG_CAP).min(out.len() / 16);
+    for (i, word) in chunk.log.iter().take(n * 4).enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
+    }
+    let mut conns = state.conns.borrow_mut();
+    for rec in chunk.log.chunks_exact(4) {
+        if rec[1] & 0xff == kind::CLOSED {
+            conns.remove(&rec[0]);
+        }
+    }
+    Some(Batch {
+        count: n as u32,
+        arena: chunk.arena.into(),
+        bigs: chunk.bigs.into_iter().map(Buffer::from).collect(),
+    })
+}
+
+/// The record capacity `drain` needs in its log.
+#[napi]
+pub fn log_capacity() -> u32 {
+    LOG_CAP as u32
+}

@@ -1,0 +1,294 @@
+//! One adopted socket: a reader task that feeds the protocol core and reports events,
+//! and a writer task that frames what JS queued and reports progress. The connection
+//! is closed (and reported CLOSED) when both are done.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use tokio::sync::{mpsc, Notify};
+use wsrs_proto::{encode_frame, Handler, MaskGen, Opcode, Payload, Receiver};
+
+use super::events::{kind, EventQueue, Writer};
+
+/// Outbox operations, shared with `lib/native.js`.
+pub mod op {
+    pub const CONTINUATION: u8 = 0;
+    pub const TEXT: u8 = 1;
+    pub const BINARY: u8 = 2;
+    pub const CLOSE: u8 = 8;
+    pub const PING: u8 = 9;
+    pub const PONG: u8 = 10;
+    /// Shut down the write side once everything before it is written.
+    pub const END: u8 = 16;
+    /// Flags (bits of the record's second byte).
+    pub const FIN: u8 = 1;
+    pub const RSV1: u8 = 2;
+    pub const MASK: u8 = 4;
+}
+
+/// One outbox operation for this connection; its payload is `data[start..start + len]`
+/// of the batch it came in.
+#[derive(Clone, Copy)]
+pub struct Op {
+    pub code: u8,
+    pub flags: u8,
+    pub start: usize,
+    pub len: usize,
+}
+
+/// What one JS flush queued for one connection.
+#[derive(Default)]
+pub struct OpBatch {
+    pub data: Vec<u8>,
+    pub ops: Vec<Op>,
+}
+
+/// Out-of-band controls, acted on at once rather than in outbox order.
+#[derive(Default)]
+pub struct Control {
+    paused: AtomicBool,
+    resumed: Notify,
+    killed: AtomicBool,
+    kill: Notify,
+}
+
+impl Control {
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+        if !paused {
+            self.resumed.notify_waiters();
+        }
+    }
+
+    /// Drops the socket as soon as both tasks notice (ws's `terminate()`).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill.notify_waiters();
+    }
+
+    async fn killed(&self) {
+        loop {
+            let notified = self.kill.notified();
+            if self.killed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    async fn wait_resumed(&self) {
+        loop {
+            let notified = self.resumed.notified();
+            if !self.paused.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Everything a connection task needs from the adopter.
+pub struct Setup {
+    pub id: u32,
+    pub stream: std::net::TcpStream,
+    /// Bytes already read from the socket by Node (upgrade head, buffered data).
+    pub head: Vec<u8>,
+    /// Bytes to write before anything else (the server's 101 response).
+    pub preamble: Vec<u8>,
+    pub receiver: Receiver,
+    pub queue: Arc<EventQueue>,
+    pub control: Arc<Control>,
+    pub ops: mpsc::UnboundedReceiver<OpBatch>,
+}
+
+/// Runs the connection to the end. Must be spawned on the io runtime.
+pub async fn run(setup: Setup) {
+    let Setup {
+        id,
+        stream,
+        head,
+        preamble,
+        receiver,
+        queue,
+        control,
+        ops,
+    } = setup;
+    let stream = match stream
+        .set_nonblocking(true)
+        .and_then(|_| TcpStream::from_std(stream))
+    {
+        Ok(s) => s,
+        Err(_) => {
+            queue.writer(id).push(kind::CLOSED, 0, 0);
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let (r, w) = stream.into_split();
+    tokio::join!(
+        read_loop(id, r, head, receiver, &queue, &control),
+        write_loop(id, w, preamble, ops, &queue, &control)
+    );
+    queue.writer(id).push(kind::CLOSED, 0, 0);
+}
+
+/// Reports what the core parsed into the event queue.
+struct Events<'a> {
+    out: Writer<'a>,
+}
+
+impl Handler for Events<'_> {
+    fn message(&mut self, binary: bool, payload: Payload<'_>) {
+        match payload {
+            Payload::Borrowed(data) => self.out.push_message(binary, data),
+            Payload::Owned(vec) => self.out.push_owned_message(binary, vec),
+        }
+    }
+    fn ping(&mut self, payload: &[u8]) {
+        self.out.push_payload(kind::PING, 0, payload);
+    }
+    fn pong(&mut self, payload: &[u8]) {
+        self.out.push_payload(kind::PONG, 0, payload);
+    }
+    fn close(&mut self, code: u16, reason: &[u8]) {
+        self.out
+            .push_payload(kind::CLOSE_FRAME, code as u32, reason);
+    }
+}
+
+async fn read_loop(
+    id: u32,
+    mut r: OwnedReadHalf,
+    head: Vec<u8>,
+    mut receiver: Receiver,
+    queue: &EventQueue,
+    control: &Control,
+) {
+    let mut buf = head;
+    let mut len = buf.len();
+    buf.resize(len.max(READ_SIZE), 0);
+    loop {
+        if len > 0 && !receiver.is_done() {
+            let mut events = Events {
+                out: queue.writer(id),
+            };
+            if let Err(err) = receiver.feed(&mut buf[..len], &mut events) {
+                events.out.push(kind::PROTO_ERROR, err.kind_id(), err.arg());
+            }
+        }
+        if buf.len() > READ_SIZE {
+            buf = vec![0; READ_SIZE];
+        }
+        if control.paused.load(Ordering::Acquire) || queue.over_high_water() {
+            tokio::select! {
+                _ = async { control.wait_resumed().await; queue.wait_for_room().await } => {}
+                _ = control.killed() => return,
+            }
+        }
+        let n = tokio::select! {
+            n = r.read(&mut buf) => n,
+            _ = control.killed() => return,
+        };
+        match n {
+            Ok(0) => {
+                queue.writer(id).push(kind::EOF, 0, 0);
+                return;
+            }
+            Ok(n) => len = n,
+            Err(_) => {
+                control.kill();
+                return;
+            }
+        }
+    }
+}
+
+/// Bytes asked of each read.
+const READ_SIZE: usize = 64 * 1024;
+
+async fn write_loop(
+    id: u32,
+    mut w: OwnedWriteHalf,
+    preamble: Vec<u8>,
+    mut ops: mpsc::UnboundedReceiver<OpBatch>,
+    queue: &EventQueue,
+    control: &Control,
+) {
+    let mut out = preamble;
+    let mut masks = MaskGen::new();
+    loop {
+        let mut frames = 0u32;
+        let mut end = false;
+        if out.is_empty() {
+            let batch = tokio::select! {
+                b = ops.recv() => b,
+                _ = control.killed() => return,
+            };
+            let Some(batch) = batch else { return };
+            end |= encode(&batch, &mut out, &mut masks, &mut frames);
+        }
+        // Coalesce whatever else is already queued into the same write.
+        while !end && out.len() < COALESCE_LIMIT {
+            match ops.try_recv() {
+                Ok(batch) => end |= encode(&batch, &mut out, &mut masks, &mut frames),
+                Err(_) => break,
+            }
+        }
+        let written = tokio::select! {
+            r = w.write_all(&out) => r,
+            _ = control.killed() => return,
+        };
+        if written.is_err() {
+            control.kill();
+            return;
+        }
+        if out.capacity() > COALESCE_LIMIT {
+            out = Vec::new();
+        } else {
+            out.clear();
+        }
+        if frames > 0 {
+            queue.writer(id).push(kind::WRITTEN, 0, frames);
+        }
+        if end {
+            // The read half keeps the fd open until the peer closes its side too.
+            let _ = w.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// Stop coalescing queued batches into one write past this many bytes.
+const COALESCE_LIMIT: usize = 256 * 1024;
+
+/// Frames one batch into `out`. Returns true if it ends the write side.
+fn encode(batch: &OpBatch, out: &mut Vec<u8>, masks: &mut MaskGen, frames: &mut u32) -> bool {
+    for o in &batch.ops {
+        let payload = &batch.data[o.start..o.start + o.len];
+        let opcode = match o.code {
+            op::CONTINUATION => Opcode::Continuation,
+            op::TEXT => Opcode::Text,
+            op::BINARY => Opcode::Binary,
+            op::CLOSE => Opcode::Close,
+            op::PING => Opcode::Ping,
+            op::PONG => Opcode::Pong,
+            op::END => return true,
+            _ => continue,
+        };
+        let mask = (o.flags & op::MASK != 0).then(|| masks.next_mask());
+        encode_frame(
+            out,
+            opcode,
+            o.flags & op::FIN != 0,
+            o.flags & op::RSV1 != 0,
+            payload,
+            mask,
+        );
+        *frames += 1;
+    }
+    false
+}

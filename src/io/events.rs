@@ -1,0 +1,220 @@
+//! The per-environment queue of events from io tasks to JS, batched so that one JS
+//! wake-up delivers many events and one Buffer carries many payloads.
+//!
+//! A record is four `u32`s: `[conn id, kind | extra << 8, a, b]`. Payloads go into the
+//! current chunk's arena (`a` = offset, `b` = length), or, above [`BIG_MESSAGE`], into a
+//! Buffer of their own (`kind | BIG`, `a` = index into the chunk's `bigs`). A chunk is
+//! closed at [`ARENA_CAP`] bytes or [`LOG_CAP`] records, so a message view kept by JS
+//! pins at most one small arena.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use tokio::sync::Notify;
+
+/// Event kinds, shared with `lib/native.js`.
+pub mod kind {
+    pub const TEXT: u32 = 1;
+    pub const BINARY: u32 = 2;
+    pub const PING: u32 = 3;
+    pub const PONG: u32 = 4;
+    /// A Close frame arrived: extra = code, payload = reason.
+    pub const CLOSE_FRAME: u32 = 5;
+    /// A protocol violation: extra = `ProtoError::kind_id`, a = its argument.
+    pub const PROTO_ERROR: u32 = 6;
+    /// a = number of queued frames now fully handed to the kernel.
+    pub const WRITTEN: u32 = 7;
+    /// The peer ended its side (read returned 0).
+    pub const EOF: u32 = 8;
+    /// The socket is closed; the id is dead.
+    pub const CLOSED: u32 = 9;
+    /// Flag on TEXT/BINARY: the payload is in `bigs[a]`.
+    pub const BIG: u32 = 0x80;
+}
+
+/// Messages above this size get their own Buffer.
+pub const BIG_MESSAGE: usize = 64 * 1024;
+/// A chunk's arena closes when it would grow past this.
+pub const ARENA_CAP: usize = 256 * 1024;
+/// Most records in one chunk (the JS log array is sized to match).
+pub const LOG_CAP: usize = 8192;
+/// Readers stop reading while JS has more than this many bytes undelivered.
+const HIGH_WATER: usize = 16 * 1024 * 1024;
+
+/// One batch as JS receives it.
+#[derive(Default)]
+pub struct Chunk {
+    pub log: Vec<u32>,
+    pub arena: Vec<u8>,
+    pub bigs: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+impl Chunk {
+    fn records(&self) -> usize {
+        self.log.len() / 4
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    chunks: std::collections::VecDeque<Chunk>,
+    /// A wake-up is pending or JS is draining: no need to wake again.
+    scheduled: bool,
+}
+
+/// The queue. Producers are io tasks; the consumer is the environment's JS thread.
+pub struct EventQueue {
+    inner: Mutex<Inner>,
+    wake: Box<dyn Fn() + Send + Sync>,
+    undelivered: AtomicUsize,
+    drained: Notify,
+}
+
+/// Appends records for one connection while holding the queue lock once.
+pub struct Writer<'a> {
+    queue: &'a EventQueue,
+    inner: std::sync::MutexGuard<'a, Inner>,
+    id: u32,
+    bytes: usize,
+}
+
+impl EventQueue {
+    /// `wake` is called (from any thread) when the queue goes from idle to non-empty.
+    pub fn new(wake: Box<dyn Fn() + Send + Sync>) -> Self {
+        EventQueue {
+            inner: Mutex::new(Inner::default()),
+            wake,
+            undelivered: AtomicUsize::new(0),
+            drained: Notify::new(),
+        }
+    }
+
+    /// Starts appending events for connection `id`.
+    pub fn writer(&self, id: u32) -> Writer<'_> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        Writer {
+            queue: self,
+            inner,
+            id,
+            bytes: 0,
+        }
+    }
+
+    /// Takes the oldest chunk, or `None` (and re-arms the wake-up) when empty.
+    pub fn pop(&self) -> Option<Chunk> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match inner.chunks.pop_front() {
+            Some(chunk) => {
+                let before = self.undelivered.fetch_sub(chunk.bytes, Ordering::AcqRel);
+                if before > HIGH_WATER && before - chunk.bytes <= HIGH_WATER {
+                    self.drained.notify_waiters();
+                }
+                Some(chunk)
+            }
+            None => {
+                inner.scheduled = false;
+                None
+            }
+        }
+    }
+
+    /// Whether JS is behind by more than the high-water mark.
+    pub fn over_high_water(&self) -> bool {
+        self.undelivered.load(Ordering::Acquire) > HIGH_WATER
+    }
+
+    /// Waits while JS is behind by more than the high-water mark.
+    pub async fn wait_for_room(&self) {
+        loop {
+            let notified = self.drained.notified();
+            if self.undelivered.load(Ordering::Acquire) <= HIGH_WATER {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Writer<'_> {
+    fn chunk_for(&mut self, payload: usize) -> &mut Chunk {
+        let full = match self.inner.chunks.back() {
+            Some(c) => {
+                c.records() >= LOG_CAP || (payload > 0 && c.arena.len() + payload > ARENA_CAP)
+            }
+            None => true,
+        };
+        if full {
+            self.inner.chunks.push_back(Chunk::default());
+        }
+        // Just ensured non-empty.
+        let last = self.inner.chunks.len() - 1;
+        &mut self.inner.chunks[last]
+    }
+
+    /// A record with no payload.
+    pub fn push(&mut self, kind: u32, extra: u32, a: u32) {
+        let id = self.id;
+        self.chunk_for(0)
+            .log
+            .extend_from_slice(&[id, kind | extra << 8, a, 0]);
+    }
+
+    /// A record whose payload is copied into the arena.
+    pub fn push_payload(&mut self, kind: u32, extra: u32, payload: &[u8]) {
+        let id = self.id;
+        let len = payload.len();
+        self.bytes += len;
+        let chunk = self.chunk_for(len);
+        let off = chunk.arena.len();
+        chunk.arena.extend_from_slice(payload);
+        chunk.bytes += len;
+        chunk
+            .log
+            .extend_from_slice(&[id, kind | extra << 8, off as u32, len as u32]);
+    }
+
+    /// A data message: copied into the arena when small, else given a Buffer of its own.
+    pub fn push_message(&mut self, binary: bool, payload: &[u8]) {
+        if payload.len() <= BIG_MESSAGE {
+            self.push_payload(if binary { kind::BINARY } else { kind::TEXT }, 0, payload);
+        } else {
+            self.push_big(binary, payload.to_vec());
+        }
+    }
+
+    /// A data message the caller owns: big ones are moved, not copied.
+    pub fn push_owned_message(&mut self, binary: bool, payload: &mut Vec<u8>) {
+        if payload.len() <= BIG_MESSAGE {
+            self.push_payload(if binary { kind::BINARY } else { kind::TEXT }, 0, payload);
+        } else {
+            self.push_big(binary, std::mem::take(payload));
+        }
+    }
+
+    fn push_big(&mut self, binary: bool, data: Vec<u8>) {
+        let kind = if binary { kind::BINARY } else { kind::TEXT };
+        let id = self.id;
+        let len = data.len();
+        self.bytes += len;
+        let chunk = self.chunk_for(0);
+        chunk.bigs.push(data);
+        chunk.bytes += len;
+        let index = chunk.bigs.len() as u32 - 1;
+        chunk
+            .log
+            .extend_from_slice(&[id, kind | kind::BIG, index, len as u32]);
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        self.queue
+            .undelivered
+            .fetch_add(self.bytes, Ordering::AcqRel);
+        if !self.inner.scheduled && !self.inner.chunks.is_empty() {
+            self.inner.scheduled = true;
+            // Only enqueues a JS callback; it never re-enters the queue.
+            (self.queue.wake)();
+        }
+    }
+}
