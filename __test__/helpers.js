@@ -113,11 +113,15 @@ function readCloseCode(socket, initial = Buffer.alloc(0)) {
           len = Number(buf.readBigUInt64BE(2));
           off = 10;
         }
-        if (buf[1] & 0x80) off += 4;
+        const masked = (buf[1] & 0x80) !== 0;
+        if (masked) off += 4;
         if (buf.length < off + len) return;
         if ((buf[0] & 0x0f) === 8) {
           socket.removeListener('data', onData);
-          return resolve(len >= 2 ? buf.readUInt16BE(off) : 1005);
+          if (len < 2) return resolve(1005);
+          const code = Buffer.from(buf.subarray(off, off + 2));
+          if (masked) for (let i = 0; i < 2; i++) code[i] ^= buf[off - 4 + i];
+          return resolve(code.readUInt16BE(0));
         }
         buf = buf.subarray(off + len);
       }
