@@ -11,5 +11,8 @@
 //! `io::events::EventQueue`; the first append wakes JS, which calls `bridge::drain` and
 //! walks the batch in `lib/native.js`, emitting on each `WebSocket`.
 
+// In `cargo test` builds napi-derive registers nothing, so the exports look unused.
+#![cfg_attr(test, allow(dead_code))]
+
 mod bridge;
 mod io;

@@ -1,0 +1,119 @@
+'use strict';
+
+// `npm run bench`: the same echo workloads against ws-rs and ws, side by side in one
+// run, reported as ratios. The server (a JS echo handler) is pinned to core 1, the
+// Rust load generator to core 0; rounds alternate between the implementations and
+// the median is reported. Not a test: nothing here asserts a speed.
+//
+// Environment: BENCH_SECONDS (per measurement, default 4), BENCH_ROUNDS (default 3),
+// BENCH_ONLY (a workload name).
+
+const { spawn, spawnSync, execFileSync } = require('child_process');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const seconds = Number(process.env.BENCH_SECONDS || 4);
+const rounds = Number(process.env.BENCH_ROUNDS || 3);
+
+const workloads = [
+  { name: '32 B x 50 conns x 32 in flight', conns: 50, depth: 32, size: 32 },
+  { name: '16 KiB x 50 conns x 4 in flight', conns: 50, depth: 4, size: 16 * 1024 },
+  { name: '1 MiB x 8 conns x 2 in flight', conns: 8, depth: 2, size: 1024 * 1024 }
+].filter((w) => !process.env.BENCH_ONLY || w.name.startsWith(process.env.BENCH_ONLY));
+
+const impls = ['ws', 'ws-rs'];
+
+function build() {
+  const r = spawnSync('cargo', ['build', '--release', '-p', 'wsrs-loadgen'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(1);
+  if (!fs.existsSync(path.join(root, 'binding.js'))) {
+    if (spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' }).status !== 0) process.exit(1);
+  }
+}
+
+function hasTaskset() {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const pin = hasTaskset();
+const pinned = (core, cmd, args) => (pin ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+function cpuOf(pid) {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+async function measure(impl, w, port) {
+  const [cmd, args] = pinned(1, process.execPath, [path.join(__dirname, 'echo-server.js'), impl, String(port)]);
+  const server = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    server.stdout.once('data', resolve);
+    server.once('exit', () => reject(new Error(`${impl} server exited`)));
+  });
+  const serverPid = server.pid; // taskset execs node, so this is the server itself
+  const warmup = 1;
+  const cpu0 = cpuOf(serverPid);
+  const loadgen = path.join(root, 'target', 'release', 'wsrs-loadgen');
+  const [lcmd, largs] = pinned(0, loadgen, [`127.0.0.1:${port}`, w.conns, w.depth, w.size, seconds, warmup].map(String));
+  const out = execFileSync(lcmd, largs).toString();
+  const cpu = (cpuOf(serverPid) - cpu0) / (seconds + warmup);
+  server.kill();
+  await new Promise((resolve) => server.once('exit', resolve));
+  const result = JSON.parse(out);
+  if (result.bad || result.failed) throw new Error(`${impl}: ${out}`);
+  return { ...result, server_cpu: cpu };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0));
+
+(async () => {
+  build();
+  console.log(`ws-rs bench: ${rounds} rounds x ${seconds} s per measurement; server ${pin ? 'pinned to core 1' : 'not pinned'}, load generator ${pin ? 'on core 0' : 'not pinned'}`);
+  let port = 9400;
+  const rows = [];
+  for (const w of workloads) {
+    const rates = { ws: [], 'ws-rs': [] };
+    const extra = { ws: [], 'ws-rs': [] };
+    for (let r = 0; r < rounds; r++) {
+      for (const impl of r % 2 ? [...impls].reverse() : impls) {
+        const m = await measure(impl, w, port++);
+        rates[impl].push(m.rate);
+        extra[impl].push(m);
+      }
+    }
+    const row = { workload: w.name };
+    for (const impl of impls) {
+      const med = median(rates[impl]);
+      const m = extra[impl].find((x) => x.rate === med);
+      row[impl] = med;
+      row[`${impl} server cpu`] = m.server_cpu;
+      row[`${impl} loadgen cpu`] = m.loadgen_cpu;
+    }
+    row.ratio = row['ws-rs'] / row.ws;
+    rows.push(row);
+    console.log(
+      `${w.name.padEnd(34)} ws ${fmt(row.ws).padStart(7)} msg/s   ws-rs ${fmt(row['ws-rs']).padStart(7)} msg/s   ` +
+        `ratio ${row.ratio.toFixed(2)}x   (${fmt((row['ws-rs'] * w.size) / 1048576)} MiB/s; ` +
+        `server cpu ws ${row['ws server cpu'].toFixed(2)} / ws-rs ${row['ws-rs server cpu'].toFixed(2)}; ` +
+        `loadgen cpu ${row['ws loadgen cpu'].toFixed(2)} / ${row['ws-rs loadgen cpu'].toFixed(2)})`
+    );
+  }
+  const outDir = path.join(__dirname, 'results');
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(path.join(outDir, 'latest.json'), JSON.stringify({ date: new Date().toISOString(), seconds, rounds, rows }, null, 2));
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
