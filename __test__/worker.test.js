@@ -1,0 +1,77 @@
+'use strict';
+
+// Per-environment state: ws-rs works inside worker_threads, and a Worker that is
+// terminated takes its connections with it.
+
+const { test } = require('node:test');
+const assert = require('node:assert');
+const { Worker } = require('worker_threads');
+const { once } = require('events');
+
+const { startServer, stopServer } = require('./helpers');
+
+const entry = JSON.stringify(require.resolve('..'));
+
+test('a Worker runs its own server and client and exits cleanly', async () => {
+  const worker = new Worker(
+    `
+    const { parentPort } = require('worker_threads');
+    const WebSocket = require(${entry});
+    const wss = new WebSocket.WebSocketServer({ port: 0, host: '127.0.0.1' }, () => {
+      const ws = new WebSocket('ws://127.0.0.1:' + wss.address().port);
+      ws.on('open', () => ws.send('from worker'));
+      ws.on('message', (d) => { parentPort.postMessage(d.toString()); ws.close(); });
+      ws.on('close', () => wss.close());
+    });
+    wss.on('connection', (s) => s.on('message', (d) => s.send('echo ' + d)));
+    `,
+    { eval: true }
+  );
+  const [message] = await once(worker, 'message');
+  assert.strictEqual(message, 'echo from worker');
+  const [code] = await once(worker, 'exit');
+  assert.strictEqual(code, 0);
+});
+
+test('main thread and a Worker use ws-rs at the same time', async () => {
+  const { wss, url } = await startServer('ws-rs');
+  wss.on('connection', (s) => s.on('message', (d) => s.send(d)));
+  const worker = new Worker(
+    `
+    const { parentPort, workerData } = require('worker_threads');
+    const WebSocket = require(${entry});
+    const ws = new WebSocket(workerData);
+    let n = 0;
+    ws.on('open', () => { for (let i = 0; i < 1000; i++) ws.send('m' + i); });
+    ws.on('message', () => { if (++n === 1000) { parentPort.postMessage(n); ws.close(); } });
+    `,
+    { eval: true, workerData: url }
+  );
+  const [count] = await once(worker, 'message');
+  assert.strictEqual(count, 1000);
+  await once(worker, 'exit');
+  await stopServer(wss);
+});
+
+test('terminating a Worker closes its connections', async () => {
+  const { wss, url } = await startServer('ws');
+  const serverClosed = new Promise((resolve) => {
+    wss.on('connection', (s) => {
+      s.on('close', (code) => resolve(code));
+      s.send('hello');
+    });
+  });
+  const worker = new Worker(
+    `
+    const { parentPort, workerData } = require('worker_threads');
+    const WebSocket = require(${entry});
+    const ws = new WebSocket(workerData);
+    ws.on('message', () => parentPort.postMessage('open'));
+    `,
+    { eval: true, workerData: url }
+  );
+  await once(worker, 'message');
+  await worker.terminate();
+  assert.strictEqual(await serverClosed, 1006);
+  await stopServer(wss);
+});
