@@ -44,7 +44,7 @@ impl Drop for EnvState {
 
 /// Sets up this environment. `wake` is called (with no arguments) whenever events are
 /// waiting; it should call `drain` until it returns null.
-#[napi]
+#[napi(catch_unwind)]
 pub fn init(wake: Function<'_, (), ()>) -> Result<External<EnvState>> {
     let tsfn: Wake = wake
         .build_threadsafe_function()
@@ -66,7 +66,7 @@ pub fn init(wake: Function<'_, (), ()>) -> Result<External<EnvState>> {
 
 /// Keeps the process alive (true) while this environment has open sockets, or lets it
 /// exit (false). JS calls it on the 0 <-> 1 transitions of its socket count.
-#[napi]
+#[napi(catch_unwind)]
 pub fn set_ref(env: Env, state: &External<EnvState>, on: bool) -> Result<()> {
     let status = unsafe {
         if on {
@@ -97,7 +97,7 @@ pub struct AdoptOptions {
 /// Takes over a connected TCP socket: duplicates `fd` (Node closes its own copy right
 /// after), writes `preamble`, feeds `head` to the protocol core first, and runs the
 /// connection on the io runtime. Returns the connection id.
-#[napi]
+#[napi(catch_unwind)]
 pub fn adopt(
     state: &External<EnvState>,
     fd: i32,
@@ -154,7 +154,7 @@ pub fn adopt(
 
 /// Hands over the outbox: `count` records of four u32 `[id, op | flags << 8, len, 0]`
 /// in `log`, their payloads back to back in `data`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn flush(state: &External<EnvState>, data: BufferSlice, log: BufferSlice, count: u32) {
     let conns = state.conns.borrow();
     let mut batches: HashMap<u32, OpBatch> = HashMap::new();
@@ -194,7 +194,7 @@ fn read_u32s(bytes: &[u8], n: usize) -> Vec<u32> {
 }
 
 /// Stops (true) or restarts (false) reading from one connection: ws's `pause()`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn pause(state: &External<EnvState>, id: u32, paused: bool) {
     if let Some(conn) = state.conns.borrow().get(&id) {
         conn.control.set_paused(paused);
@@ -202,7 +202,7 @@ pub fn pause(state: &External<EnvState>, id: u32, paused: bool) {
 }
 
 /// Drops the connection now, unsent data included: ws's `terminate()`.
-#[napi]
+#[napi(catch_unwind)]
 pub fn terminate(state: &External<EnvState>, id: u32) {
     if let Some(conn) = state.conns.borrow().get(&id) {
         conn.control.kill();
@@ -222,7 +222,7 @@ pub struct Batch {
 
 /// Takes the oldest batch of events, writing its records into `log` (room for
 /// `LOG_CAP` records of four u32), or returns null when there is none.
-#[napi]
+#[napi(catch_unwind)]
 pub fn drain(state: &External<EnvState>, mut log: BufferSlice) -> Option<Batch> {
     let chunk = state.queue.pop()?;
     let out: &mut [u8] = &mut log;
@@ -244,7 +244,7 @@ pub fn drain(state: &External<EnvState>, mut log: BufferSlice) -> Option<Batch> 
 }
 
 /// The record capacity `drain` needs in its log.
-#[napi]
+#[napi(catch_unwind)]
 pub fn log_capacity() -> u32 {
     LOG_CAP as u32
 }

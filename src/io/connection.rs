@@ -117,15 +117,15 @@ pub async fn run(setup: Setup) {
         control,
         ops,
     } = setup;
+    // Reports CLOSED however this task ends, a panic included, so JS never waits on a
+    // connection that is gone (and never keeps the process alive for it).
+    let _closed = ClosedOnDrop { id, queue: &queue };
     let stream = match stream
         .set_nonblocking(true)
         .and_then(|_| TcpStream::from_std(stream))
     {
         Ok(s) => s,
-        Err(_) => {
-            queue.writer(id).push(kind::CLOSED, 0, 0);
-            return;
-        }
+        Err(_) => return,
     };
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
@@ -133,7 +133,17 @@ pub async fn run(setup: Setup) {
         read_loop(id, r, head, receiver, &queue, &control),
         write_loop(id, w, preamble, ops, &queue, &control)
     );
-    queue.writer(id).push(kind::CLOSED, 0, 0);
+}
+
+struct ClosedOnDrop<'a> {
+    id: u32,
+    queue: &'a EventQueue,
+}
+
+impl Drop for ClosedOnDrop<'_> {
+    fn drop(&mut self) {
+        self.queue.writer(self.id).push(kind::CLOSED, 0, 0);
+    }
 }
 
 /// Reports what the core parsed into the event queue.
