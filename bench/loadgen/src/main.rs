@@ -85,17 +85,7 @@ async fn connection(
     let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
     let mut masks = MaskGen::new();
     let mut out = Vec::new();
-    for _ in 0..depth {
-        encode_frame(
-            &mut out,
-            Opcode::Binary,
-            true,
-            false,
-            &payload,
-            Some(masks.next_mask()),
-        );
-    }
-    s.write_all(&out).await?;
+    send_messages(&mut s, &mut out, depth, &payload, &mut masks).await?;
     let mut receiver = Receiver::new(Config {
         max_payload: 0,
         ..Config::new(Role::Client)
@@ -133,20 +123,31 @@ async fn connection(
             return Ok(());
         }
         if counter.received > 0 {
-            out.clear();
-            for _ in 0..counter.received {
-                encode_frame(
-                    &mut out,
-                    Opcode::Binary,
-                    true,
-                    false,
-                    &payload,
-                    Some(masks.next_mask()),
-                );
-            }
-            s.write_all(&out).await?;
+            send_messages(&mut s, &mut out, counter.received, &payload, &mut masks).await?;
         }
     }
+}
+
+/// Writes `n` masked binary frames of `payload` in one write.
+async fn send_messages(
+    s: &mut TcpStream,
+    out: &mut Vec<u8>,
+    n: usize,
+    payload: &[u8],
+    masks: &mut MaskGen,
+) -> std::io::Result<()> {
+    out.clear();
+    for _ in 0..n {
+        encode_frame(
+            out,
+            Opcode::Binary,
+            true,
+            false,
+            payload,
+            Some(masks.next_mask()),
+        );
+    }
+    s.write_all(out).await
 }
 
 fn main() {
