@@ -33,6 +33,8 @@ const inLogBytes = Buffer.alloc(LOG_CAP * 16);
 const inLog = new Uint32Array(inLogBytes.buffer, inLogBytes.byteOffset, LOG_CAP * 4);
 
 const conns = new Map();
+// Bridged connections: id -> the Node socket that stays in charge of the bytes.
+const bridgedSockets = new Map();
 let liveCount = 0;
 
 const state = binding.init(onWake);
@@ -44,24 +46,34 @@ let outLogBytes = Buffer.alloc(4096 * 16);
 let outLog = new Uint32Array(outLogBytes.buffer, outLogBytes.byteOffset, 4096 * 4);
 let outCount = 0;
 let flushQueued = false;
-let dispatching = false;
+// How many dispatch loops are running (a bridged socket can deliver data while
+// another connection's listener runs, e.g. with in-process stream pairs).
+let dispatching = 0;
 
 /**
  * Called by the io threads' wake-up: deliver every waiting batch, then send what the
  * handlers queued.
  */
 function onWake() {
-  dispatching = true;
+  const [logBytes, log] = logFor();
+  dispatching++;
   try {
     let batch;
-    while ((batch = binding.drain(state, inLogBytes)) != null) dispatch(batch);
+    while ((batch = binding.drain(state, logBytes)) != null) dispatch(batch, log);
   } finally {
-    dispatching = false;
+    dispatching--;
     flush();
   }
 }
 
-function dispatch(batch) {
+/** The shared record log, or a private one for a nested dispatch. */
+function logFor() {
+  if (dispatching === 0) return [inLogBytes, inLog];
+  const bytes = Buffer.alloc(LOG_CAP * 16);
+  return [bytes, new Uint32Array(bytes.buffer, bytes.byteOffset, LOG_CAP * 4)];
+}
+
+function dispatch(batch, inLog) {
   const { arena, bigs } = batch;
   const end = batch.count * 4;
 
@@ -159,18 +171,74 @@ function adopt(socket, head, preamble, options, conn) {
 }
 
 /**
- * Whether `socket` can be taken over by the io driver (a plain TCP socket whose fd
- * Node exposes).
+ * Whether `socket` can be taken over by the io driver: a plain TCP socket whose fd
+ * Node exposes. Anything else (TLS, pipes, other streams) runs bridged.
  */
 function canAdopt(socket) {
   const handle = socket._handle;
   return (
     !socket.encrypted &&
     handle != null &&
+    handle.constructor != null &&
+    handle.constructor.name === 'TCP' &&
     typeof handle.fd === 'number' &&
     handle.fd >= 0 &&
     typeof handle.readStop === 'function'
   );
+}
+
+/**
+ * Runs a connection whose socket stays in Node: its bytes go through the protocol
+ * core on this thread, its frames come back from `flush` for `socket.write`.
+ *
+ * @param {Duplex} socket The upgraded socket or stream
+ * @param {Buffer} head Bytes that came with the upgrade
+ * @param {Object} options As for `adopt`
+ * @param {Object} conn The object to receive this connection's events
+ * @return {number} The connection id
+ */
+function bridge(socket, head, options, conn) {
+  const id = binding.bridgedOpen(state, options);
+  conns.set(id, conn);
+  bridgedSockets.set(id, socket);
+
+  if (socket.setTimeout) socket.setTimeout(0);
+  if (socket.setNoDelay) socket.setNoDelay();
+  if (head.length > 0) socket.unshift(head);
+
+  socket.on('data', (chunk) => feed(id, chunk));
+  socket.on('end', () => {
+    const c = conns.get(id);
+    if (c !== undefined) c._onEnd();
+  });
+  socket.on('error', destroySelf);
+  socket.on('close', () => {
+    if (!conns.has(id)) return;
+    conns.delete(id);
+    bridgedSockets.delete(id);
+    binding.bridgedClose(state, id);
+    conn._onClosed();
+  });
+  return id;
+}
+
+function destroySelf() {
+  this.destroy();
+}
+
+function feed(id, chunk) {
+  const [logBytes, log] = logFor();
+  dispatching++;
+  try {
+    let batch = binding.bridgedFeed(state, id, chunk, logBytes);
+    while (batch != null) {
+      dispatch(batch, log);
+      batch = binding.bridgedDrain(state, logBytes);
+    }
+  } finally {
+    dispatching--;
+    flush();
+  }
 }
 
 /**
@@ -211,7 +279,7 @@ function queue(id, op, flags, data) {
   outLog[at + 3] = 0;
   outCount++;
 
-  if (!flushQueued && !dispatching) {
+  if (!flushQueued && dispatching === 0) {
     flushQueued = true;
     queueMicrotask(flush);
   }
@@ -241,21 +309,40 @@ function growLog() {
 function flush() {
   flushQueued = false;
   if (outCount === 0) return;
-  binding.flush(state, outData.subarray(0, outPos), outLogBytes, outCount);
+  const writes = binding.flush(state, outData.subarray(0, outPos), outLogBytes, outCount);
   outPos = 0;
   outCount = 0;
   if (outData.length > OUTBOX_SIZE) outData = Buffer.allocUnsafeSlow(OUTBOX_SIZE);
+  // Only now write bridged frames: a write can re-enter (and queue and flush again).
+  if (writes != null) for (const w of writes) writeBridged(w);
+}
+
+function writeBridged({ id, data, frames, end }) {
+  const socket = bridgedSockets.get(id);
+  const conn = conns.get(id);
+  if (socket === undefined || conn === undefined) return;
+  if (data.length > 0) {
+    socket.write(data, (err) => {
+      if (!err && frames > 0) conn._onWritten(frames);
+    });
+  }
+  if (end) socket.end();
 }
 
 /** Stops or restarts reading from connection `id`. */
 function pause(id, paused) {
-  binding.pause(state, id, paused);
+  const socket = bridgedSockets.get(id);
+  if (socket === undefined) binding.pause(state, id, paused);
+  else if (paused) socket.pause();
+  else socket.resume();
 }
 
 /** Drops connection `id` at once. */
 function terminate(id) {
   flush();
-  binding.terminate(state, id);
+  const socket = bridgedSockets.get(id);
+  if (socket === undefined) binding.terminate(state, id);
+  else socket.destroy();
 }
 
-module.exports = { adopt, canAdopt, queue, pause, terminate, OP, FLAG };
+module.exports = { adopt, bridge, canAdopt, queue, pause, terminate, OP, FLAG };

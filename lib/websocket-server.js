@@ -11,7 +11,6 @@ const EventEmitter = require('events');
 const http = require('http');
 const { createHash } = require('crypto');
 
-const native = require('./native');
 const subprotocol = require('./subprotocol');
 const WebSocket = require('./websocket');
 const { DEFAULTS, GUID, kWebSocket } = require('./constants');
@@ -242,11 +241,6 @@ class WebSocketServer extends EventEmitter {
     }
 
     if (this._state > RUNNING) return abortHandshake(socket, 503);
-
-    if (!native.canAdopt(socket)) {
-      // TLS and other Duplex streams run bridged in a later version.
-      return abortHandshake(socket, 501, 'ws-rs cannot take over this kind of socket yet');
-    }
 
     const digest = createHash('sha1').update(key + GUID).digest('base64');
     const headers = [

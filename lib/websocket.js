@@ -127,7 +127,8 @@ class WebSocket extends EventEmitter {
   }
 
   /**
-   * Hands an upgraded socket to the io driver and opens the connection.
+   * Hands an upgraded socket to the io driver (or, for sockets it cannot take over,
+   * to the bridged path) and opens the connection.
    *
    * @param {net.Socket} socket The upgraded socket
    * @param {Buffer} head Bytes that came with the upgrade
@@ -136,19 +137,23 @@ class WebSocket extends EventEmitter {
    * @private
    */
   setSocket(socket, head, preamble, options) {
-    this._socket = socketFacade(this, socket);
-    this._id = native.adopt(
-      socket,
-      head,
-      preamble,
-      {
-        isServer: this._isServer,
-        maxPayload: options.maxPayload,
-        maxFragments: options.maxFragments | 0,
-        skipUTF8Validation: !!options.skipUTF8Validation
-      },
-      this
-    );
+    const protocolOptions = {
+      isServer: this._isServer,
+      maxPayload: options.maxPayload,
+      maxFragments: options.maxFragments | 0,
+      skipUTF8Validation: !!options.skipUTF8Validation
+    };
+
+    if (native.canAdopt(socket)) {
+      this._socket = socketFacade(this, socket);
+      this._id = native.adopt(socket, head, preamble, protocolOptions, this);
+    } else {
+      // TLS, pipes and other streams stay in Node ("bridged").
+      this._socket = socket;
+      if (preamble.length > 0) socket.write(preamble);
+      this._id = native.bridge(socket, head, protocolOptions, this);
+    }
+
     this._readyState = WebSocket.OPEN;
     this.emit('open');
   }
@@ -670,11 +675,6 @@ function initAsClient(websocket, address, protocols, options) {
         socket,
         'Server sent a Sec-WebSocket-Extensions header but no extension was requested'
       );
-      return;
-    }
-
-    if (!native.canAdopt(socket)) {
-      abortHandshake(websocket, socket, 'ws-rs: this kind of socket cannot be taken over yet');
       return;
     }
 

@@ -1,7 +1,10 @@
 //! The N-API surface. JS holds one [`EnvState`] per Node environment (main thread or
 //! Worker) and talks to connections by numeric id: `adopt` hands over a socket,
 //! `flush` hands over the whole outbox once per tick, `drain` takes a batch of events.
-//! Nothing here parses frames.
+//! Nothing here parses frames: bridged connections (`bridged.rs`) hand their bytes to
+//! the protocol core on the JS thread.
+
+mod bridged;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -17,6 +20,7 @@ use wsrs_proto::{Config, Receiver, Role};
 use crate::io::connection::{self, Control, Op, OpBatch, Setup};
 use crate::io::events::{kind, EventQueue, LOG_CAP};
 use crate::io::runtime;
+use bridged::Bridged;
 
 type Wake = ThreadsafeFunction<(), (), (), Status, false, true, 0>;
 
@@ -30,7 +34,18 @@ pub struct EnvState {
     queue: Arc<EventQueue>,
     wake: Arc<Wake>,
     conns: RefCell<HashMap<u32, Conn>>,
+    /// Events of bridged connections, drained synchronously right after each feed.
+    bridged_queue: EventQueue,
+    bridged: RefCell<HashMap<u32, Bridged>>,
     next_id: Cell<u32>,
+}
+
+impl EnvState {
+    fn new_id(&self) -> u32 {
+        let id = self.next_id.get();
+        self.next_id.set(id.wrapping_add(1).max(1));
+        id
+    }
 }
 
 impl Drop for EnvState {
@@ -60,6 +75,8 @@ pub fn init(wake: Function<'_, (), ()>) -> Result<External<EnvState>> {
         queue,
         wake: tsfn,
         conns: RefCell::new(HashMap::new()),
+        bridged_queue: EventQueue::new(Box::new(|| {})),
+        bridged: RefCell::new(HashMap::new()),
         next_id: Cell::new(1),
     }))
 }
@@ -94,6 +111,24 @@ pub struct AdoptOptions {
     pub skip_utf8_validation: bool,
 }
 
+impl AdoptOptions {
+    fn config(&self) -> Config {
+        let mut cfg = Config::new(if self.is_server {
+            Role::Server
+        } else {
+            Role::Client
+        });
+        cfg.max_payload = if self.max_payload > 0.0 {
+            self.max_payload as u64
+        } else {
+            0
+        };
+        cfg.max_fragments = self.max_fragments;
+        cfg.skip_utf8_validation = self.skip_utf8_validation;
+        cfg
+    }
+}
+
 /// Takes over a connected TCP socket: duplicates `fd` (Node closes its own copy right
 /// after), writes `preamble`, feeds `head` to the protocol core first, and runs the
 /// connection on the io runtime. Returns the connection id.
@@ -116,20 +151,8 @@ pub fn adopt(
     }
     // We own `dup` from here: it is a connected TCP socket Node gave us.
     let stream = unsafe { std::net::TcpStream::from_raw_fd(dup) };
-    let id = state.next_id.get();
-    state.next_id.set(id.wrapping_add(1).max(1));
-    let mut cfg = Config::new(if options.is_server {
-        Role::Server
-    } else {
-        Role::Client
-    });
-    cfg.max_payload = if options.max_payload > 0.0 {
-        options.max_payload as u64
-    } else {
-        0
-    };
-    cfg.max_fragments = options.max_fragments;
-    cfg.skip_utf8_validation = options.skip_utf8_validation;
+    let id = state.new_id();
+    let cfg = options.config();
     let (tx, rx) = mpsc::unbounded_channel();
     let control = Arc::new(Control::default());
     state.conns.borrow_mut().insert(
@@ -152,11 +175,29 @@ pub fn adopt(
     Ok(id)
 }
 
+/// Bytes for JS to write to a bridged connection's socket.
+#[napi(object)]
+pub struct BridgedWrite {
+    pub id: u32,
+    pub data: Buffer,
+    /// Frames in `data` (for the send callbacks once the socket has written it).
+    pub frames: u32,
+    /// The write side ends after `data`.
+    pub end: bool,
+}
+
 /// Hands over the outbox: `count` records of four u32 `[id, op | flags << 8, len, 0]`
-/// in `log`, their payloads back to back in `data`.
+/// in `log`, their payloads back to back in `data`. Adopted connections get their
+/// share on the io threads; bridged ones come back framed, for JS to write.
 #[napi(catch_unwind)]
-pub fn flush(state: &External<EnvState>, data: BufferSlice, log: BufferSlice, count: u32) {
+pub fn flush(
+    state: &External<EnvState>,
+    data: BufferSlice,
+    log: BufferSlice,
+    count: u32,
+) -> Option<Vec<BridgedWrite>> {
     let conns = state.conns.borrow();
+    let mut bridged = state.bridged.borrow_mut();
     let mut batches: HashMap<u32, OpBatch> = HashMap::new();
     let words = read_u32s(&log, count as usize * 4);
     let mut pos = 0usize;
@@ -165,7 +206,7 @@ pub fn flush(state: &External<EnvState>, data: BufferSlice, log: BufferSlice, co
         let end = (pos + len).min(data.len());
         let payload = &data[pos..end];
         pos = end;
-        if !conns.contains_key(&id) {
+        if !conns.contains_key(&id) && !bridged.contains_key(&id) {
             continue;
         }
         let batch = batches.entry(id).or_default();
@@ -178,11 +219,15 @@ pub fn flush(state: &External<EnvState>, data: BufferSlice, log: BufferSlice, co
             len: payload.len(),
         });
     }
+    let mut writes = Vec::new();
     for (id, batch) in batches {
         if let Some(conn) = conns.get(&id) {
             let _ = conn.ops.send(batch);
+        } else if let Some(b) = bridged.get_mut(&id) {
+            writes.push(b.encode(id, &batch));
         }
     }
+    (!writes.is_empty()).then_some(writes)
 }
 
 fn read_u32s(bytes: &[u8], n: usize) -> Vec<u32> {
@@ -224,17 +269,22 @@ pub struct Batch {
 /// `LOG_CAP` records of four u32), or returns null when there is none.
 #[napi(catch_unwind)]
 pub fn drain(state: &External<EnvState>, mut log: BufferSlice) -> Option<Batch> {
-    let chunk = state.queue.pop()?;
-    let out: &mut [u8] = &mut log;
-    let n = (chunk.log.len() / 4).min(LOG_CAP).min(out.len() / 16);
-    for (i, word) in chunk.log.iter().take(n * 4).enumerate() {
-        out[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
-    }
+    let batch = take_batch(&state.queue, &mut log)?;
     let mut conns = state.conns.borrow_mut();
-    for rec in chunk.log.chunks_exact(4) {
-        if rec[1] & 0xff == kind::CLOSED {
-            conns.remove(&rec[0]);
+    for rec in log.chunks_exact(16).take(batch.count as usize) {
+        let word = |i: usize| u32::from_le_bytes([rec[i], rec[i + 1], rec[i + 2], rec[i + 3]]);
+        if word(4) & 0xff == kind::CLOSED {
+            conns.remove(&word(0));
         }
+    }
+    Some(batch)
+}
+
+fn take_batch(queue: &EventQueue, log: &mut [u8]) -> Option<Batch> {
+    let chunk = queue.pop()?;
+    let n = (chunk.log.len() / 4).min(LOG_CAP).min(log.len() / 16);
+    for (i, word) in chunk.log.iter().take(n * 4).enumerate() {
+        log[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
     }
     Some(Batch {
         count: n as u32,

@@ -10,9 +10,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use tokio::sync::{mpsc, Notify};
-use wsrs_proto::{encode_frame, Handler, MaskGen, Opcode, Payload, Receiver};
+use wsrs_proto::{encode_frame, MaskGen, Opcode, Receiver};
 
-use super::events::{kind, EventQueue, Writer};
+use super::events::{kind, EventQueue, Recorder};
 
 /// Outbox operations, shared with `lib/native.js`.
 pub mod op {
@@ -146,30 +146,6 @@ impl Drop for ClosedOnDrop<'_> {
     }
 }
 
-/// Reports what the core parsed into the event queue.
-struct Events<'a> {
-    out: Writer<'a>,
-}
-
-impl Handler for Events<'_> {
-    fn message(&mut self, binary: bool, payload: Payload<'_>) {
-        match payload {
-            Payload::Borrowed(data) => self.out.push_message(binary, data),
-            Payload::Owned(vec) => self.out.push_owned_message(binary, vec),
-        }
-    }
-    fn ping(&mut self, payload: &[u8]) {
-        self.out.push_payload(kind::PING, 0, payload);
-    }
-    fn pong(&mut self, payload: &[u8]) {
-        self.out.push_payload(kind::PONG, 0, payload);
-    }
-    fn close(&mut self, code: u16, reason: &[u8]) {
-        self.out
-            .push_payload(kind::CLOSE_FRAME, code as u32, reason);
-    }
-}
-
 async fn read_loop(
     id: u32,
     mut r: OwnedReadHalf,
@@ -183,11 +159,9 @@ async fn read_loop(
     buf.resize(len.max(READ_SIZE), 0);
     loop {
         if len > 0 && !receiver.is_done() {
-            let mut events = Events {
-                out: queue.writer(id),
-            };
+            let mut events = Recorder::new(queue.writer(id));
             if let Err(err) = receiver.feed(&mut buf[..len], &mut events) {
-                events.out.push(kind::PROTO_ERROR, err.kind_id(), err.arg());
+                events.error(err);
             }
         }
         if buf.len() > READ_SIZE {
@@ -276,7 +250,7 @@ async fn write_loop(
 const COALESCE_LIMIT: usize = 256 * 1024;
 
 /// Frames one batch into `out`. Returns true if it ends the write side.
-fn encode(batch: &OpBatch, out: &mut Vec<u8>, masks: &mut MaskGen, frames: &mut u32) -> bool {
+pub fn encode(batch: &OpBatch, out: &mut Vec<u8>, masks: &mut MaskGen, frames: &mut u32) -> bool {
     for o in &batch.ops {
         let payload = &batch.data[o.start..o.start + o.len];
         let opcode = match o.code {

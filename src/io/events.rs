@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
+use wsrs_proto::{Handler, Payload, ProtoError};
 
 /// Event kinds, shared with `lib/native.js`.
 pub mod kind {
@@ -216,5 +217,40 @@ impl Drop for Writer<'_> {
             // Only enqueues a JS callback; it never re-enters the queue.
             (self.queue.wake)();
         }
+    }
+}
+
+/// Reports what the protocol core parsed for one connection into its queue.
+pub struct Recorder<'a> {
+    out: Writer<'a>,
+}
+
+impl<'a> Recorder<'a> {
+    pub fn new(out: Writer<'a>) -> Self {
+        Recorder { out }
+    }
+
+    /// Reports a protocol violation (after which the core reads nothing more).
+    pub fn error(&mut self, err: ProtoError) {
+        self.out.push(kind::PROTO_ERROR, err.kind_id(), err.arg());
+    }
+}
+
+impl Handler for Recorder<'_> {
+    fn message(&mut self, binary: bool, payload: Payload<'_>) {
+        match payload {
+            Payload::Borrowed(data) => self.out.push_message(binary, data),
+            Payload::Owned(vec) => self.out.push_owned_message(binary, vec),
+        }
+    }
+    fn ping(&mut self, payload: &[u8]) {
+        self.out.push_payload(kind::PING, 0, payload);
+    }
+    fn pong(&mut self, payload: &[u8]) {
+        self.out.push_payload(kind::PONG, 0, payload);
+    }
+    fn close(&mut self, code: u16, reason: &[u8]) {
+        self.out
+            .push_payload(kind::CLOSE_FRAME, code as u32, reason);
     }
 }
