@@ -15,6 +15,7 @@ const { randomBytes, createHash } = require('crypto');
 const { URL } = require('url');
 
 const native = require('./native');
+const { defineEventAttributes } = require('./event-target');
 const { protocolError, streamDestroyedError } = require('./errors');
 const { isValidStatusCode, toBuffer } = require('./validation');
 const {
@@ -428,6 +429,8 @@ for (const [i, name] of readyStates.entries()) {
 for (const property of ['binaryType', 'bufferedAmount', 'extensions', 'isPaused', 'protocol', 'readyState', 'url']) {
   Object.defineProperty(WebSocket.prototype, property, { enumerable: true });
 }
+
+defineEventAttributes(WebSocket.prototype);
 
 module.exports = WebSocket;
 
