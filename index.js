@@ -7,7 +7,9 @@
 
 const WebSocket = require('./lib/websocket');
 const WebSocketServer = require('./lib/websocket-server');
+const createWebSocketStream = require('./lib/stream');
 
+WebSocket.createWebSocketStream = createWebSocketStream;
 WebSocket.WebSocket = WebSocket;
 WebSocket.WebSocketServer = WebSocketServer;
 WebSocket.Server = WebSocketServer;
