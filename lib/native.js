@@ -26,7 +26,9 @@ const EV_CLOSED = 9;
 const EV_BIG = 0x80;
 
 const OP = { CONTINUATION: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10, END: 16 };
-const FLAG = { FIN: 1, RSV1: 2, MASK: 4 };
+const FLAG = { FIN: 1, RSV1: 2, MASK: 4, BIG: 8 };
+// Payloads from this size on skip the outbox copy.
+const BIG_SEND = 64 * 1024;
 
 const LOG_CAP = binding.logCapacity();
 const inLogBytes = Buffer.alloc(LOG_CAP * 16);
@@ -45,6 +47,7 @@ let outPos = 0;
 let outLogBytes = Buffer.alloc(4096 * 16);
 let outLog = new Uint32Array(outLogBytes.buffer, outLogBytes.byteOffset, 4096 * 4);
 let outCount = 0;
+let outBigs = [];
 let flushQueued = false;
 // How many dispatch loops are running (a bridged socket can deliver data while
 // another connection's listener runs, e.g. with in-process stream pairs).
@@ -253,6 +256,7 @@ function feed(id, chunk) {
  */
 function queue(id, op, flags, data) {
   let len = 0;
+  let big = 0;
 
   if (typeof data === 'string') {
     if (data.length !== 0) {
@@ -262,21 +266,28 @@ function queue(id, op, flags, data) {
         growData(len);
         outData.utf8Write(data, outPos);
       }
+      outPos += len;
     }
   } else if (data !== null && data.length !== 0) {
     len = data.length;
-    growData(len);
-    outData.set(data, outPos);
+    if (len >= BIG_SEND) {
+      // Handed to Rust by reference in the same flush: no copy into the outbox.
+      flags |= FLAG.BIG;
+      big = outBigs.length;
+      outBigs.push(data);
+    } else {
+      growData(len);
+      outData.set(data, outPos);
+      outPos += len;
+    }
   }
-
-  outPos += len;
 
   if (outCount * 4 === outLog.length) growLog();
   const at = outCount * 4;
   outLog[at] = id;
   outLog[at + 1] = op | (flags << 8);
   outLog[at + 2] = len;
-  outLog[at + 3] = 0;
+  outLog[at + 3] = big;
   outCount++;
 
   if (!flushQueued && dispatching === 0) {
@@ -309,9 +320,10 @@ function growLog() {
 function flush() {
   flushQueued = false;
   if (outCount === 0) return;
-  const writes = binding.flush(state, outData.subarray(0, outPos), outLogBytes, outCount);
+  const writes = binding.flush(state, outData.subarray(0, outPos), outLogBytes, outCount, outBigs);
   outPos = 0;
   outCount = 0;
+  if (outBigs.length !== 0) outBigs = [];
   if (outData.length > OUTBOX_SIZE) outData = Buffer.allocUnsafeSlow(OUTBOX_SIZE);
   // Only now write bridged frames: a write can re-enter (and queue and flush again).
   if (writes != null) for (const w of writes) writeBridged(w);

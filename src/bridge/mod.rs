@@ -17,7 +17,7 @@ use napi_derive::napi;
 use tokio::sync::mpsc;
 use wsrs_proto::{Config, Receiver, Role};
 
-use crate::io::connection::{self, Control, Op, OpBatch, Setup};
+use crate::io::connection::{self, op, Control, Op, OpBatch, Setup};
 use crate::io::events::{kind, EventQueue, LOG_CAP};
 use crate::io::runtime;
 use bridged::Bridged;
@@ -186,8 +186,9 @@ pub struct BridgedWrite {
     pub end: bool,
 }
 
-/// Hands over the outbox: `count` records of four u32 `[id, op | flags << 8, len, 0]`
-/// in `log`, their payloads back to back in `data`. Adopted connections get their
+/// Hands over the outbox: `count` records of four u32 `[id, op | flags << 8, len, big]`
+/// in `log`, their payloads back to back in `data`, or for records flagged `BIG`, in
+/// `bigs[big]`. Adopted connections get their
 /// share on the io threads; bridged ones come back framed, for JS to write.
 #[napi(catch_unwind)]
 pub fn flush(
@@ -195,6 +196,7 @@ pub fn flush(
     data: BufferSlice,
     log: BufferSlice,
     count: u32,
+    bigs: Vec<BufferSlice>,
 ) -> Option<Vec<BridgedWrite>> {
     let conns = state.conns.borrow();
     let mut bridged = state.bridged.borrow_mut();
@@ -203,9 +205,15 @@ pub fn flush(
     let mut pos = 0usize;
     for rec in words.chunks_exact(4) {
         let (id, code, flags, len) = (rec[0], rec[1] as u8, (rec[1] >> 8) as u8, rec[2] as usize);
-        let end = (pos + len).min(data.len());
-        let payload = &data[pos..end];
-        pos = end;
+        let payload: &[u8] = if flags & op::BIG != 0 {
+            // Large payloads are passed by reference rather than through the outbox.
+            bigs.get(rec[3] as usize).map_or(&[], |b| &b[..])
+        } else {
+            let end = (pos + len).min(data.len());
+            let slice = &data[pos..end];
+            pos = end;
+            slice
+        };
         if !conns.contains_key(&id) && !bridged.contains_key(&id) {
             continue;
         }

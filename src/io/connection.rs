@@ -28,6 +28,8 @@ pub mod op {
     pub const FIN: u8 = 1;
     pub const RSV1: u8 = 2;
     pub const MASK: u8 = 4;
+    /// The payload is passed separately (`bigs`), not in the outbox bytes.
+    pub const BIG: u8 = 8;
 }
 
 /// One outbox operation for this connection; its payload is `data[start..start + len]`

@@ -105,6 +105,8 @@ pub struct Receiver {
 
 /// Above this, an assembly buffer is dropped after its message rather than kept.
 const KEEP_CAPACITY: usize = 64 * 1024;
+/// Most bytes reserved ahead of their arrival for one frame.
+const RESERVE_LIMIT: usize = 8 * 1024 * 1024;
 
 impl Receiver {
     pub fn new(cfg: Config) -> Self {
@@ -236,6 +238,12 @@ impl Receiver {
                             && !self.utf8.feed(data)
                         {
                             return Err(ProtoError::InvalidUtf8);
+                        }
+                        if self.msg.capacity() - self.msg.len() < n {
+                            // Room for the rest of this frame at once (bounded, as a
+                            // peer may announce a large frame and send it slowly).
+                            let rest = (self.remaining as usize + n).min(RESERVE_LIMIT);
+                            self.msg.reserve(rest.max(n));
                         }
                         self.msg.extend_from_slice(data);
                     }
