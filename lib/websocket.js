@@ -563,7 +563,13 @@ function initAsClient(websocket, address, protocols, options) {
     invalidUrlMessage = 'The URL contains a fragment identifier';
   }
 
-  if (invalidUrlMessage) throw new SyntaxError(invalidUrlMessage);
+  if (invalidUrlMessage) {
+    const err = new SyntaxError(invalidUrlMessage);
+    // A bad first URL throws; a bad redirect target fails the connection.
+    if (websocket._redirects === 0) throw err;
+    emitErrorAndClose(websocket, err);
+    return;
+  }
 
   const defaultPort = isSecure ? 443 : 80;
   const key = randomBytes(16).toString('base64');
@@ -617,7 +623,44 @@ function initAsClient(websocket, address, protocols, options) {
     }
   }
 
-  let req = (websocket._req = request(opts));
+  let req;
+
+  if (opts.followRedirects) {
+    if (websocket._redirects === 0) {
+      websocket._originalIpc = isIpcUrl;
+      websocket._originalSecure = isSecure;
+      websocket._originalHostOrSocketPath = isIpcUrl ? opts.socketPath : parsedUrl.host;
+
+      // Header names are compared lowercased across redirects.
+      const headers = options && options.headers;
+      options = { ...options, headers: {} };
+      if (headers) {
+        for (const [name, value] of Object.entries(headers)) options.headers[name.toLowerCase()] = value;
+      }
+    } else if (websocket.listenerCount('redirect') === 0) {
+      const isSameHost = isIpcUrl
+        ? websocket._originalIpc && opts.socketPath === websocket._originalHostOrSocketPath
+        : !websocket._originalIpc && parsedUrl.host === websocket._originalHostOrSocketPath;
+
+      // Credentials do not follow a redirect to another host or from wss: to ws:.
+      if (!isSameHost || (websocket._originalSecure && !isSecure)) {
+        delete opts.headers.authorization;
+        delete opts.headers.cookie;
+        if (!isSameHost) delete opts.headers.host;
+        opts.auth = undefined;
+      }
+    }
+
+    if (opts.auth && !options.headers.authorization) {
+      options.headers.authorization = 'Basic ' + Buffer.from(opts.auth).toString('base64');
+    }
+
+    req = websocket._req = request(opts);
+
+    if (websocket._redirects) websocket.emit('redirect', websocket.url, req);
+  } else {
+    req = websocket._req = request(opts);
+  }
 
   if (opts.timeout) {
     req.on('timeout', () => {
@@ -632,7 +675,27 @@ function initAsClient(websocket, address, protocols, options) {
   });
 
   req.on('response', (res) => {
-    if (!websocket.emit('unexpected-response', req, res)) {
+    const location = res.headers.location;
+    const statusCode = res.statusCode;
+
+    if (location && opts.followRedirects && statusCode >= 300 && statusCode < 400) {
+      if (++websocket._redirects > opts.maxRedirects) {
+        abortHandshake(websocket, req, 'Maximum redirects exceeded');
+        return;
+      }
+
+      req.abort();
+
+      let addr;
+      try {
+        addr = new URL(location, address);
+      } catch {
+        emitErrorAndClose(websocket, new SyntaxError(`Invalid URL: ${location}`));
+        return;
+      }
+
+      initAsClient(websocket, addr, protocols, options);
+    } else if (!websocket.emit('unexpected-response', req, res)) {
       abortHandshake(websocket, req, `Unexpected server response: ${res.statusCode}`);
     }
   });

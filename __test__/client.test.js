@@ -1,0 +1,144 @@
+'use strict';
+
+// Client options and handshake outcomes, compared with ws: redirects (followed,
+// refused, too many, credentials dropped across hosts), unexpected responses, bad
+// URLs and subprotocols, a handshake that times out.
+
+const { test } = require('node:test');
+const assert = require('node:assert');
+const http = require('http');
+const net = require('net');
+const { once } = require('events');
+
+const { impls, startServer, stopServer } = require('./helpers');
+
+/** Runs `fn(impl)` for ws and ws-rs and asserts the same result. */
+async function same(fn) {
+  const expected = await fn('ws');
+  const actual = await fn('ws-rs');
+  assert.deepStrictEqual(actual, expected);
+  return actual;
+}
+
+function outcome(ws, extra = () => {}) {
+  const log = [];
+  ws.on('redirect', (url) => log.push(['redirect', url.replace(/:\d+/, ':PORT')]));
+  ws.on('upgrade', (res) => log.push(['upgrade', res.statusCode]));
+  ws.on('open', () => {
+    log.push(['open', ws.url.replace(/:\d+/, ':PORT')]);
+    ws.close();
+  });
+  ws.on('error', (err) => log.push(['error', err.constructor.name, err.message.replace(/:\d+/, ':PORT')]));
+  extra(log);
+  return new Promise((resolve) =>
+    ws.on('close', (code) => {
+      log.push(['close', code]);
+      resolve(log);
+    })
+  );
+}
+
+test('client: redirects followed, with the redirect event', async () => {
+  const { wss, url } = await startServer('ws');
+  const target = new URL(url);
+  const redirector = http.createServer((req, res) => {
+    const hops = Number(new URL(req.url, 'http://x').searchParams.get('hops') || 0);
+    const next = hops > 1 ? `/?hops=${hops - 1}` : `ws://127.0.0.1:${target.port}/final`;
+    res.writeHead(302, { Location: next }).end();
+  });
+  await new Promise((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+  const base = `ws://127.0.0.1:${redirector.address().port}`;
+
+  await same((impl) => outcome(new impls[impl](`${base}/?hops=3`, { followRedirects: true })));
+  await same((impl) => outcome(new impls[impl](`${base}/?hops=3`, { followRedirects: true, maxRedirects: 1 })));
+  await same((impl) => outcome(new impls[impl](`${base}/?hops=1`)));
+
+  redirector.close();
+  await stopServer(wss);
+});
+
+test('client: credentials are not sent to another host after a redirect', async () => {
+  const seen = [];
+  const { wss, url } = await startServer('ws', {
+    verifyClient: (info) => {
+      seen.push(info.req.headers.authorization || 'none');
+      return true;
+    }
+  });
+  const redirector = http.createServer((req, res) => {
+    // localhost vs 127.0.0.1: another host as far as the rules go.
+    res.writeHead(301, { Location: url.replace('127.0.0.1', 'localhost') }).end();
+  });
+  await new Promise((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+  await same(async (impl) => {
+    seen.length = 0;
+    const ws = new impls[impl](`ws://user:pass@127.0.0.1:${redirector.address().port}/`, { followRedirects: true });
+    await outcome(ws);
+    return [...seen];
+  });
+  redirector.close();
+  await stopServer(wss);
+});
+
+test('client: unexpected-response, with and without a listener', async () => {
+  const server = http.createServer((req, res) => res.writeHead(403).end('no'));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `ws://127.0.0.1:${server.address().port}`;
+  await same((impl) => outcome(new impls[impl](url)));
+  await same((impl) =>
+    outcome(new impls[impl](url), (log) => {
+      // ws and ws-rs both leave the request to the listener.
+    })
+  );
+  await same(async (impl) => {
+    const ws = new impls[impl](url);
+    const [req, res] = await once(ws, 'unexpected-response');
+    const status = res.statusCode;
+    req.destroy();
+    return status;
+  });
+  server.close();
+});
+
+test('client: handshake timeout', async () => {
+  const server = net.createServer(() => {});
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await same((impl) => outcome(new impls[impl](`ws://127.0.0.1:${server.address().port}`, { handshakeTimeout: 50 })));
+  server.close();
+});
+
+test('client: bad URLs, protocols and options throw as in ws', async () => {
+  const cases = [
+    ['not a url'],
+    ['ftp://x'],
+    ['ws://x/#frag'],
+    ['ws+unix:'],
+    ['ws://x', ['a', 'a']],
+    ['ws://x', ['bad proto']],
+    ['ws://x', [], { protocolVersion: 7 }]
+  ];
+  for (const args of cases) {
+    await same((impl) => {
+      try {
+        new impls[impl](...args);
+        return 'no throw';
+      } catch (err) {
+        return [err.constructor.name, err.message];
+      }
+    });
+  }
+});
+
+test('client: server picks a subprotocol the client did not offer', async () => {
+  const server = http.createServer();
+  server.on('upgrade', (req, socket) => {
+    const key = req.headers['sec-websocket-key'];
+    const accept = require('crypto').createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    socket.end(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: other\r\n\r\n`
+    );
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await same((impl) => outcome(new impls[impl](`ws://127.0.0.1:${server.address().port}`, ['mine'])));
+  server.close();
+});
