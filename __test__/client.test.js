@@ -142,3 +142,39 @@ test('client: server picks a subprotocol the client did not offer', async () => 
   await same((impl) => outcome(new impls[impl](`ws://127.0.0.1:${server.address().port}`, ['mine'])));
   server.close();
 });
+
+test('client: generateMask supplies the masking keys', async () => {
+  await same(async (impl) => {
+    const keys = [];
+    const server = http.createServer();
+    server.on('upgrade', (req, socket) => {
+      const key = req.headers['sec-websocket-key'];
+      const accept = require('crypto').createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      let buf = Buffer.alloc(0);
+      socket.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        // Two small masked frames: 2 header bytes, 4 key bytes, payload.
+        while (buf.length >= 6 && buf.length >= 6 + (buf[1] & 0x7f)) {
+          const len = buf[1] & 0x7f;
+          keys.push([...buf.subarray(2, 6)], buf.subarray(6, 6 + len).toString('hex'));
+          buf = buf.subarray(6 + len);
+        }
+        if (keys.length === 4) socket.destroy();
+      });
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    let n = 0;
+    const ws = new impls[impl](`ws://127.0.0.1:${server.address().port}`, {
+      generateMask: (mask) => mask.fill(++n)
+    });
+    ws.on('open', () => {
+      ws.send('ab');
+      ws.send('cd');
+    });
+    ws.on('error', () => {});
+    await once(ws, 'close');
+    server.close();
+    return keys;
+  });
+});

@@ -26,7 +26,7 @@ const EV_CLOSED = 9;
 const EV_BIG = 0x80;
 
 const OP = { CONTINUATION: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10, END: 16 };
-const FLAG = { FIN: 1, RSV1: 2, MASK: 4, BIG: 8 };
+const FLAG = { FIN: 1, RSV1: 2, MASK: 4, BIG: 8, KEYED: 16 };
 // Payloads from this size on skip the outbox copy.
 const BIG_SEND = 64 * 1024;
 
@@ -252,11 +252,19 @@ function feed(id, chunk) {
  * @param {number} op One of `OP`
  * @param {number} flags `FLAG` bits
  * @param {(Buffer|string|null)} data The payload
+ * @param {Buffer} [key] A masking key of the user's (`generateMask`)
  * @return {number} Payload length in bytes
  */
-function queue(id, op, flags, data) {
+function queue(id, op, flags, data, key) {
   let len = 0;
   let big = 0;
+
+  if (key !== undefined) {
+    growData(4);
+    outData.set(key, outPos);
+    outPos += 4;
+    flags |= FLAG.KEYED;
+  }
 
   if (typeof data === 'string') {
     if (data.length !== 0) {

@@ -88,6 +88,7 @@ class WebSocket extends EventEmitter {
       this._isServer = true;
     }
 
+    this._generateMask = typeof options.generateMask === 'function' ? options.generateMask : undefined;
     this._autoPong = !!options.autoPong;
     this._pendingAutoPongs = 0;
     this._maxPendingAutoPongs = options.maxPendingAutoPongs | 0;
@@ -329,7 +330,12 @@ class WebSocket extends EventEmitter {
   }
 
   _queue(op, flags, payload, cb) {
-    const len = native.queue(this._id, op, flags, payload);
+    let key;
+    if (this._generateMask !== undefined && flags & FLAG.MASK) {
+      key = Buffer.alloc(4);
+      this._generateMask(key);
+    }
+    const len = native.queue(this._id, op, flags, payload, key);
     this._bufferedAmount += len;
     this._pending.push(len, cb);
   }

@@ -205,6 +205,13 @@ pub fn flush(
     let mut pos = 0usize;
     for rec in words.chunks_exact(4) {
         let (id, code, flags, len) = (rec[0], rec[1] as u8, (rec[1] >> 8) as u8, rec[2] as usize);
+        // A key from the user's `generateMask` precedes the payload in the outbox.
+        let key = if flags & op::KEYED != 0 && pos + 4 <= data.len() {
+            pos += 4;
+            Some([data[pos - 4], data[pos - 3], data[pos - 2], data[pos - 1]])
+        } else {
+            None
+        };
         let payload: &[u8] = if flags & op::BIG != 0 {
             // Large payloads are passed by reference rather than through the outbox.
             bigs.get(rec[3] as usize).map_or(&[], |b| &b[..])
@@ -225,6 +232,7 @@ pub fn flush(
             flags,
             start,
             len: payload.len(),
+            key,
         });
     }
     let mut writes = Vec::new();

@@ -30,6 +30,8 @@ pub mod op {
     pub const MASK: u8 = 4;
     /// The payload is passed separately (`bigs`), not in the outbox bytes.
     pub const BIG: u8 = 8;
+    /// Four key bytes precede the payload in the outbox (`generateMask`).
+    pub const KEYED: u8 = 16;
 }
 
 /// One outbox operation for this connection; its payload is `data[start..start + len]`
@@ -40,6 +42,8 @@ pub struct Op {
     pub flags: u8,
     pub start: usize,
     pub len: usize,
+    /// The masking key to use instead of a generated one.
+    pub key: Option<[u8; 4]>,
 }
 
 /// What one JS flush queued for one connection.
@@ -265,7 +269,7 @@ pub fn encode(batch: &OpBatch, out: &mut Vec<u8>, masks: &mut MaskGen, frames: &
             op::END => return true,
             _ => continue,
         };
-        let mask = (o.flags & op::MASK != 0).then(|| masks.next_mask());
+        let mask = (o.flags & op::MASK != 0).then(|| o.key.unwrap_or_else(|| masks.next_mask()));
         encode_frame(
             out,
             opcode,
