@@ -1,0 +1,35 @@
+// Code written against @types/ws, with only the module name changed. Compiled (not
+// run) by __test__/types.test.js.
+
+import WebSocket, { WebSocketServer, createWebSocketStream, RawData } from '../..';
+import * as http from 'http';
+
+const wss: WebSocket.Server = new WebSocket.Server({ port: 8080, perMessageDeflate: false, maxPayload: 1024 });
+const other = new WebSocketServer({ noServer: true, clientTracking: true });
+const attached = new WebSocketServer({ server: http.createServer(), path: '/ws', verifyClient: (info, cb) => cb(true) });
+
+wss.on('connection', (ws: WebSocket, req: http.IncomingMessage) => {
+  ws.on('message', (data: RawData, isBinary: boolean) => {
+    ws.send(data, { binary: isBinary }, (err?: Error) => {
+      if (err) console.error(err.message);
+    });
+  });
+  ws.on('close', (code: number, reason: Buffer) => console.log(code, reason.toString(), req.url));
+  ws.ping();
+  ws.binaryType = 'arraybuffer';
+  const state: number = ws.readyState;
+  if (state === WebSocket.OPEN) ws.close(1000, 'bye');
+});
+
+other.on('headers', (headers: string[]) => headers.push('X-A: b'));
+attached.close();
+
+const client = new WebSocket('ws://localhost:8080', ['chat'], { handshakeTimeout: 1000, followRedirects: true });
+client.onopen = (event: WebSocket.Event) => console.log(event.type);
+client.onmessage = (event: WebSocket.MessageEvent) => console.log(event.data);
+client.addEventListener('close', (event) => console.log(event.code, event.wasClean), { once: true });
+client.on('unexpected-response', (req, res) => console.log(res.statusCode));
+const duplex = createWebSocketStream(client, { encoding: 'utf8' });
+duplex.pipe(process.stdout);
+const amount: number = client.bufferedAmount;
+console.log(amount, client.protocol, client.extensions, client.url, WebSocket.WebSocketServer === WebSocketServer);
