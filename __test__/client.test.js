@@ -178,3 +178,41 @@ test('client: generateMask supplies the masking keys', async () => {
     return keys;
   });
 });
+
+test('client: allowSynchronousEvents false gives each message its own turn', async () => {
+  const crypto = require('crypto');
+  const frames = Buffer.concat(
+    ['a', 'b', 'c'].map((t) => Buffer.concat([Buffer.from([0x81, 1]), Buffer.from(t)])).concat(Buffer.from([0x88, 2, 0x03, 0xe8]))
+  );
+  const server = http.createServer();
+  server.on('upgrade', (req, socket) => {
+    const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    socket.on('error', () => {});
+    socket.on('data', () => socket.end());
+    socket.write(
+      Buffer.concat([
+        Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`),
+        frames
+      ])
+    );
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  for (const allowSynchronousEvents of [true, false]) {
+    await same(async (impl) => {
+      const ws = new impls[impl](`ws://127.0.0.1:${server.address().port}`, { allowSynchronousEvents });
+      const log = [];
+      ws.on('message', (d) => {
+        log.push(`message ${d}`);
+        setImmediate(() => log.push('immediate'));
+      });
+      await new Promise((resolve) =>
+        ws.on('close', (code) => {
+          log.push(`close ${code}`);
+          resolve();
+        })
+      );
+      return log;
+    });
+  }
+  server.close();
+});

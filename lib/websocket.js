@@ -89,6 +89,8 @@ class WebSocket extends EventEmitter {
     }
 
     this._generateMask = typeof options.generateMask === 'function' ? options.generateMask : undefined;
+    this._allowSynchronousEvents = options.allowSynchronousEvents !== false;
+    this._deferred = null;
     this._autoPong = !!options.autoPong;
     this._pendingAutoPongs = 0;
     this._maxPendingAutoPongs = options.maxPendingAutoPongs | 0;
@@ -346,9 +348,54 @@ class WebSocket extends EventEmitter {
     native.queue(this._id, OP.END, 0, null);
   }
 
-  // Events from the io driver, in wire order (see lib/native.js).
+  // Events from the io driver, in wire order (see lib/native.js). With
+  // `allowSynchronousEvents: false` each message, ping and pong waits for its own
+  // setImmediate, as in ws, and later events wait behind it.
 
   _onMessage(data, isBinary) {
+    if (this._allowSynchronousEvents && this._deferred === null) this._handleMessage(data, isBinary);
+    else this._defer(true, this._handleMessage, data, isBinary);
+  }
+
+  _onPing(data) {
+    if (this._allowSynchronousEvents && this._deferred === null) this._handlePing(data);
+    else this._defer(true, this._handlePing, data);
+  }
+
+  _onPong(data) {
+    if (this._allowSynchronousEvents && this._deferred === null) this._handlePong(data);
+    else this._defer(true, this._handlePong, data);
+  }
+
+  _onCloseFrame(code, reason) {
+    if (this._deferred === null) this._handleCloseFrame(code, reason);
+    else this._defer(false, this._handleCloseFrame, code, Buffer.from(reason));
+  }
+
+  _onProtocolError(kind, arg) {
+    if (this._deferred === null) this._handleProtocolError(kind, arg);
+    else this._defer(false, this._handleProtocolError, kind, arg);
+  }
+
+  _onEnd() {
+    if (this._deferred === null) this._handleEnd();
+    else this._defer(false, this._handleEnd);
+  }
+
+  _onClosed() {
+    if (this._deferred === null) this._handleClosed();
+    else this._defer(false, this._handleClosed);
+  }
+
+  _defer(ownTurn, handler, a, b) {
+    if (this._deferred === null) {
+      this._deferred = [];
+      setImmediate(runDeferred, this);
+    }
+    this._deferred.push(ownTurn, handler, a, b);
+  }
+
+  _handleMessage(data, isBinary) {
     if (isBinary) {
       if (this._binaryType === 'arraybuffer') data = toArrayBuffer(data);
       else if (this._binaryType === 'fragments') data = [data];
@@ -357,7 +404,7 @@ class WebSocket extends EventEmitter {
     this.emit('message', data, isBinary);
   }
 
-  _onPing(data) {
+  _handlePing(data) {
     if (this._autoPong && this._readyState === WebSocket.OPEN) {
       if (this._maxPendingAutoPongs > 0 && this._pendingAutoPongs >= this._maxPendingAutoPongs) {
         this.terminate();
@@ -369,11 +416,11 @@ class WebSocket extends EventEmitter {
     this.emit('ping', data);
   }
 
-  _onPong(data) {
+  _handlePong(data) {
     this.emit('pong', data);
   }
 
-  _onCloseFrame(code, reason) {
+  _handleCloseFrame(code, reason) {
     this._closeFrameReceived = true;
     this._closeCode = code;
     this._closeMessage = reason.length === 0 ? EMPTY_BUFFER : Buffer.from(reason);
@@ -382,7 +429,7 @@ class WebSocket extends EventEmitter {
     else this.close(code, this._closeMessage);
   }
 
-  _onProtocolError(kind, arg) {
+  _handleProtocolError(kind, arg) {
     const err = protocolError(kind, arg);
     this._receiverErrored = true;
     this.close(err[kStatusCode]);
@@ -404,12 +451,12 @@ class WebSocket extends EventEmitter {
     }
   }
 
-  _onEnd() {
+  _handleEnd() {
     this._readyState = WebSocket.CLOSING;
     this._end();
   }
 
-  _onClosed() {
+  _handleClosed() {
     clearTimeout(this._closeTimer);
     const pending = this._pending;
     this._pending = [];
@@ -437,6 +484,27 @@ for (const property of ['binaryType', 'bufferedAmount', 'extensions', 'isPaused'
 }
 
 defineEventAttributes(WebSocket.prototype);
+
+/**
+ * Delivers one deferred message (or ping or pong), then everything after it up to the
+ * next one, which gets a later turn of the event loop.
+ */
+function runDeferred(websocket) {
+  const queue = websocket._deferred;
+  let i = 0;
+  try {
+    do {
+      const [handler, a, b] = [queue[i + 1], queue[i + 2], queue[i + 3]];
+      i += 4;
+      handler.call(websocket, a, b);
+    } while (i < queue.length && !queue[i]);
+  } finally {
+    // A listener that throws still leaves the rest for later turns.
+    queue.splice(0, i);
+    if (queue.length === 0) websocket._deferred = null;
+    else setImmediate(runDeferred, websocket);
+  }
+}
 
 module.exports = WebSocket;
 
