@@ -232,13 +232,14 @@ class WebSocketServer extends EventEmitter {
    * @private
    */
   completeUpgrade(extensions, key, protocols, req, socket, head, cb) {
-    if (!socket.readable || !socket.writable) return socket.destroy();
-
+    // Checked first: an adopted socket is already destroyed by the first call.
     if (socket[kWebSocket]) {
       throw new Error(
         'server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration'
       );
     }
+
+    if (!socket.readable || !socket.writable) return socket.destroy();
 
     if (this._state > RUNNING) return abortHandshake(socket, 503);
 

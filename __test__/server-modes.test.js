@@ -1,0 +1,151 @@
+'use strict';
+
+// Server modes and options, each run against ws and ws-rs with the same assertions:
+// noServer beside normal HTTP, delayed handleUpgrade with pipelined frames,
+// wsClientError, a closing server, a custom WebSocket class, clientTracking.
+
+const { test } = require('node:test');
+const assert = require('node:assert');
+const http = require('http');
+const { once } = require('events');
+
+const { impls, rawClient, frame, connect, collect } = require('./helpers');
+
+async function same(fn) {
+  const expected = await fn('ws');
+  const actual = await fn('ws-rs');
+  assert.deepStrictEqual(actual, expected);
+  return actual;
+}
+
+function listen(server) {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
+}
+
+test('noServer: an http.Server keeps serving requests, upgrades go to handleUpgrade after a delay', async () => {
+  await same(async (impl) => {
+    const server = http.createServer((req, res) => res.end('plain response'));
+    const wss = new impls[impl].WebSocketServer({ noServer: true });
+    server.on('upgrade', (req, socket, head) => {
+      // Decide later, as an app checking a session would; data keeps arriving.
+      setTimeout(() => {
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          ws.on('message', (d, isBinary) => ws.send(d, { binary: isBinary }));
+        });
+      }, 50);
+    });
+    const port = await listen(server);
+
+    const body = await new Promise((resolve) => {
+      http.get(`http://127.0.0.1:${port}/`, (res) => {
+        let b = '';
+        res.on('data', (c) => (b += c));
+        res.on('end', () => resolve(b));
+      });
+    });
+
+    // The upgrade request and 2000 frames in one burst, before any 101.
+    const { socket, head } = await rawClient(port);
+    let received = head;
+    socket.on('data', (c) => (received = Buffer.concat([received, c])));
+    const burst = [];
+    for (let i = 0; i < 2000; i++) burst.push(frame(0x2, Buffer.from(String(i).padStart(5, '0'))));
+    socket.write(Buffer.concat(burst));
+    const expectedBytes = 2000 * (2 + 5);
+    while (received.length < expectedBytes) await once(socket, 'data');
+    let ok = 0;
+    for (let i = 0; i < 2000; i++) {
+      if (received.subarray(i * 7 + 2, i * 7 + 7).toString() === String(i).padStart(5, '0')) ok++;
+    }
+    socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+    wss.close();
+    return { body, ok };
+  });
+});
+
+test('wsClientError replaces the default refusal when listened to', async () => {
+  await same(async (impl) => {
+    const wss = new impls[impl].WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(wss, 'listening');
+    const errors = [];
+    wss.on('wsClientError', (err, socket) => {
+      errors.push(err.message);
+      socket.end('HTTP/1.1 418 Teapot\r\nConnection: close\r\n\r\n');
+    });
+    const ws = new impls.ws(`ws://127.0.0.1:${wss.address().port}`, { protocolVersion: 8, headers: { 'Sec-WebSocket-Protocol': 'a,,b' } });
+    ws.on('error', () => {});
+    const [, res] = await once(ws, 'unexpected-response');
+    res.destroy();
+    await new Promise((resolve) => wss.close(resolve));
+    return { status: res.statusCode, errors };
+  });
+});
+
+test('a closing server refuses new handshakes; open connections stay open', async () => {
+  await same(async (impl) => {
+    const server = http.createServer();
+    const wss = new impls[impl].WebSocketServer({ server });
+    const port = await listen(server);
+    const first = await connect('ws', `ws://127.0.0.1:${port}`);
+    const events = [];
+    wss.on('close', () => events.push('wss close'));
+    wss.close(() => events.push('wss close cb'));
+    // ws detaches from an external server on close: the next upgrade is not handled
+    // (and nobody else answers it), so ask the server directly to refuse it.
+    const wss2 = new impls[impl].WebSocketServer({ noServer: true });
+    wss2.close();
+    server.on('upgrade', (req, socket, head) => wss2.handleUpgrade(req, socket, head, () => events.push('unexpected')));
+    const second = new impls.ws(`ws://127.0.0.1:${port}`);
+    second.on('error', () => {});
+    const [, res] = await once(second, 'unexpected-response');
+    events.push(`refused ${res.statusCode}`);
+    res.destroy();
+    const echo = collect(first, 1);
+    [...wss.clients][0].send('still open');
+    events.push(`message ${(await echo)[0][0]}`);
+    first.close();
+    await once(first, 'close');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    server.close();
+    return events;
+  });
+});
+
+test('custom WebSocket class, clientTracking false, handleUpgrade twice', async () => {
+  await same(async (impl) => {
+    const Base = impls[impl];
+    class Tagged extends Base {
+      get tag() {
+        return 'tagged';
+      }
+    }
+    const wss = new Base.WebSocketServer({ port: 0, host: '127.0.0.1', WebSocket: Tagged, clientTracking: false });
+    await once(wss, 'listening');
+    const tagged = new Promise((resolve) => wss.on('connection', (ws) => resolve([ws.tag, ws instanceof Base])));
+    const client = await connect('ws', `ws://127.0.0.1:${wss.address().port}`);
+    const result = { conn: await tagged, clients: wss.clients === undefined };
+
+    const wss2 = new Base.WebSocketServer({ noServer: true });
+    const server = http.createServer();
+    server.on('upgrade', (req, socket, head) => {
+      wss2.handleUpgrade(req, socket, head, () => {});
+      try {
+        wss2.handleUpgrade(req, socket, head, () => {});
+        result.twice = 'no throw';
+      } catch (err) {
+        result.twice = err.message;
+      }
+    });
+    const port = await listen(server);
+    const c2 = new impls.ws(`ws://127.0.0.1:${port}`);
+    c2.on('error', () => {});
+    await once(c2, 'open');
+    c2.terminate();
+    client.terminate();
+    server.close();
+    wss2.close();
+    await new Promise((resolve) => wss.close(resolve));
+    return result;
+  });
+});
