@@ -149,3 +149,27 @@ test('custom WebSocket class, clientTracking false, handleUpgrade twice', async 
     return result;
   });
 });
+
+test('with { server }, getConnections() counts open WebSockets and close(cb) waits for them', async () => {
+  await same(async (impl) => {
+    const server = http.createServer();
+    new impls[impl].WebSocketServer({ server });
+    const port = await listen(server);
+    const client = await connect('ws', `ws://127.0.0.1:${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const count = await new Promise((resolve) => server.getConnections((err, n) => resolve(n)));
+    const order = [];
+    const closed = new Promise((resolve) =>
+      server.close(() => {
+        order.push('server closed');
+        resolve();
+      })
+    );
+    setTimeout(() => {
+      order.push('client closes');
+      client.close();
+    }, 50);
+    await closed;
+    return { count, order };
+  });
+});

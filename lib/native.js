@@ -37,6 +37,8 @@ const inLog = new Uint32Array(inLogBytes.buffer, inLogBytes.byteOffset, LOG_CAP 
 const conns = new Map();
 // Bridged connections: id -> the Node socket that stays in charge of the bytes.
 const bridgedSockets = new Map();
+// Adopted connections still counted by the net.Server that accepted them: id -> server.
+const countedBy = new Map();
 let liveCount = 0;
 
 const state = binding.init(onWake);
@@ -118,6 +120,7 @@ function dispatch(batch, inLog) {
         case EV_CLOSED:
           conns.delete(inLog[i]);
           release();
+          uncount(inLog[i]);
           conn._onClosed();
           break;
       }
@@ -169,8 +172,30 @@ function adopt(socket, head, preamble, options, conn) {
 
   conns.set(id, conn);
   retain();
+  const server = socket.server;
   socket.destroy();
+  keepCounted(server, id);
   return id;
+}
+
+/**
+ * Node's server counted the socket it accepted until we destroyed it; count the
+ * connection again until it closes, so `server.getConnections()` and
+ * `server.close(cb)` behave as with ws (the close callback waits for open
+ * WebSockets). Uses the same private counter Node's own sockets use.
+ */
+function keepCounted(server, id) {
+  if (server == null || typeof server._connections !== 'number') return;
+  server._connections++;
+  countedBy.set(id, server);
+}
+
+function uncount(id) {
+  const server = countedBy.get(id);
+  if (server === undefined) return;
+  countedBy.delete(id);
+  server._connections--;
+  if (typeof server._emitCloseIfDrained === 'function') server._emitCloseIfDrained();
 }
 
 /**
