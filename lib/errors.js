@@ -35,14 +35,16 @@ const PROTOCOL_ERRORS = [
   [RangeError, 'Max payload size exceeded', false, 1009, 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'],
   [RangeError, 'Too many message fragments', false, 1008, 'WS_ERR_TOO_MANY_BUFFERED_PARTS'],
   [Error, 'invalid UTF-8 sequence', true, 1007, 'WS_ERR_INVALID_UTF8'],
-  [RangeError, (n) => `invalid status code ${n}`, true, 1002, 'WS_ERR_INVALID_CLOSE_CODE']
+  [RangeError, (n) => `invalid status code ${n}`, true, 1002, 'WS_ERR_INVALID_CLOSE_CODE'],
+  // zlib's own error, as ws passes it on from its inflate stream.
+  [Error, (message) => message, false, 1007, 'Z_DATA_ERROR']
 ];
 
 /**
  * The Error ws raises for a protocol violation reported by the core.
  *
  * @param {number} kind The core's error kind id
- * @param {number} arg The number the message quotes
+ * @param {(number|string)} arg What the message quotes (a number, or zlib's text)
  * @return {Error}
  */
 function protocolError(kind, arg) {

@@ -109,7 +109,8 @@ function dispatch(batch, inLog) {
           conn._onCloseFrame(kindWord >>> 8, arena.subarray(a, a + b));
           break;
         case EV_PROTOCOL_ERROR:
-          conn._onProtocolError(kindWord >>> 8, a);
+          // An inflate failure carries zlib's message as its payload.
+          conn._onProtocolError(kindWord >>> 8, b === 0 ? a : arena.toString('latin1', a, a + b));
           break;
         case EV_WRITTEN:
           conn._onWritten(a);

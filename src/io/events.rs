@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
-use wsrs_proto::{Handler, Payload, ProtoError};
+use wsrs_proto::{inflate_message, Handler, Payload, ProtoError};
 
 /// Event kinds, shared with `lib/native.js`.
 pub mod kind {
@@ -20,7 +20,8 @@ pub mod kind {
     pub const PONG: u32 = 4;
     /// A Close frame arrived: extra = code, payload = reason.
     pub const CLOSE_FRAME: u32 = 5;
-    /// A protocol violation: extra = `ProtoError::kind_id`, a = its argument.
+    /// A protocol violation: extra = `ProtoError::kind_id`, a = its argument (for an
+    /// inflate failure: a, b = zlib's message in the arena).
     pub const PROTO_ERROR: u32 = 6;
     /// a = number of queued frames now fully handed to the kernel.
     pub const WRITTEN: u32 = 7;
@@ -232,7 +233,15 @@ impl<'a> Recorder<'a> {
 
     /// Reports a protocol violation (after which the core reads nothing more).
     pub fn error(&mut self, err: ProtoError) {
-        self.out.push(kind::PROTO_ERROR, err.kind_id(), err.arg());
+        match err {
+            // zlib's message travels as the payload; JS uses it as the Error's text.
+            ProtoError::Inflate(index) => self.out.push_payload(
+                kind::PROTO_ERROR,
+                err.kind_id(),
+                inflate_message(index).as_bytes(),
+            ),
+            _ => self.out.push(kind::PROTO_ERROR, err.kind_id(), err.arg()),
+        }
     }
 }
 

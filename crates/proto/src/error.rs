@@ -32,6 +32,9 @@ pub enum ProtoError {
     InvalidUtf8,
     /// A Close frame with a code a peer may not send.
     InvalidCloseCode(u16),
+    /// Compressed data that does not inflate; the index names zlib's message
+    /// (`deflate::inflate_message`).
+    Inflate(u8),
 }
 
 impl ProtoError {
@@ -40,7 +43,7 @@ impl ProtoError {
         match self {
             ProtoError::UnsupportedLength | ProtoError::MaxPayload => 1009,
             ProtoError::TooManyFragments => 1008,
-            ProtoError::InvalidUtf8 => 1007,
+            ProtoError::InvalidUtf8 | ProtoError::Inflate(_) => 1007,
             _ => 1002,
         }
     }
@@ -60,6 +63,7 @@ impl ProtoError {
             ProtoError::TooManyFragments => 10,
             ProtoError::InvalidUtf8 => 11,
             ProtoError::InvalidCloseCode(_) => 12,
+            ProtoError::Inflate(_) => 13,
         }
     }
 
@@ -69,6 +73,7 @@ impl ProtoError {
             ProtoError::InvalidOpcode(op) => op as u32,
             ProtoError::InvalidControlLength(len) => len as u32,
             ProtoError::InvalidCloseCode(code) => code as u32,
+            ProtoError::Inflate(index) => index as u32,
             _ => 0,
         }
     }

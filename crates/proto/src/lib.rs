@@ -9,6 +9,7 @@
 //! errors map one-to-one onto ws's `WS_ERR_*` codes and close codes: see [`ProtoError`].
 
 mod close;
+mod deflate;
 mod error;
 mod frame;
 mod mask;
@@ -16,6 +17,7 @@ mod receiver;
 mod utf8;
 
 pub use close::{encode_close_payload, is_valid_close_code};
+pub use deflate::{inflate_message, Deflater, InflateConfig, Inflater};
 pub use error::ProtoError;
 pub use frame::{encode_frame, header_len, Opcode};
 pub use mask::{apply_mask, MaskGen};

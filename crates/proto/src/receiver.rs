@@ -6,6 +6,7 @@
 //! made in order with everything it sent before (ws semantics).
 
 use crate::close::is_valid_close_code;
+use crate::deflate::{InflateConfig, Inflater};
 use crate::error::ProtoError;
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
@@ -28,8 +29,8 @@ pub struct Config {
     pub max_fragments: u32,
     /// `skipUTF8Validation`.
     pub skip_utf8_validation: bool,
-    /// Whether RSV1 (permessage-deflate) was negotiated.
-    pub allow_rsv1: bool,
+    /// permessage-deflate, when negotiated: RSV1 then marks compressed messages.
+    pub inflate: Option<InflateConfig>,
 }
 
 impl Config {
@@ -40,7 +41,7 @@ impl Config {
             max_payload: 100 * 1024 * 1024,
             max_fragments: 16 * 1024,
             skip_utf8_validation: false,
-            allow_rsv1: false,
+            inflate: None,
         }
     }
 }
@@ -101,6 +102,7 @@ pub struct Receiver {
     msg: Vec<u8>,
     ctrl: Vec<u8>,
     utf8: Utf8Validator,
+    inflater: Option<Inflater>,
 }
 
 /// Above this, an assembly buffer is dropped after its message rather than kept.
@@ -111,7 +113,6 @@ const RESERVE_LIMIT: usize = 8 * 1024 * 1024;
 impl Receiver {
     pub fn new(cfg: Config) -> Self {
         Receiver {
-            cfg,
             state: State::Header,
             hdr: [0; 14],
             hdr_len: 0,
@@ -127,6 +128,10 @@ impl Receiver {
             msg: Vec::new(),
             ctrl: Vec::with_capacity(125),
             utf8: Utf8Validator::default(),
+            inflater: cfg
+                .inflate
+                .map(|c| Inflater::new(c.window_bits, c.no_context_takeover)),
+            cfg,
         }
     }
 
@@ -231,10 +236,15 @@ impl Receiver {
                     self.remaining -= n as u64;
                     if self.opcode >= 0x08 {
                         self.ctrl.extend_from_slice(data);
+                    } else if self.compressed {
+                        let start = self.msg.len();
+                        if let Some(inflater) = self.inflater.as_mut() {
+                            inflater.inflate(data, &mut self.msg, self.cfg.max_payload)?;
+                        }
+                        self.check_text(start)?;
                     } else {
                         if self.fragmented_opcode() == 0x01
                             && !self.cfg.skip_utf8_validation
-                            && !self.compressed
                             && !self.utf8.feed(data)
                         {
                             return Err(ProtoError::InvalidUtf8);
@@ -281,7 +291,7 @@ impl Receiver {
             return Err(ProtoError::Rsv23);
         }
         let rsv1 = b0 & 0x40 != 0;
-        if rsv1 && !self.cfg.allow_rsv1 {
+        if rsv1 && self.inflater.is_none() {
             return Err(ProtoError::Rsv1);
         }
         let fin = b0 & 0x80 != 0;
@@ -370,8 +380,15 @@ impl Receiver {
         if !self.fin {
             return Ok(());
         }
+        if self.compressed {
+            let start = self.msg.len();
+            if let Some(inflater) = self.inflater.as_mut() {
+                inflater.finish(&mut self.msg, self.cfg.max_payload)?;
+            }
+            self.check_text(start)?;
+        }
         let binary = self.fragmented_opcode() == 0x02;
-        if !binary && !self.cfg.skip_utf8_validation && !self.compressed && !self.utf8.finish() {
+        if !binary && !self.cfg.skip_utf8_validation && !self.utf8.finish() {
             return Err(ProtoError::InvalidUtf8);
         }
         self.reset_message();
@@ -380,6 +397,18 @@ impl Receiver {
             self.msg = Vec::new();
         } else {
             self.msg.clear();
+        }
+        Ok(())
+    }
+
+    /// Validates the text inflated since `start` (compressed messages are checked
+    /// after inflation, piece by piece).
+    fn check_text(&mut self, start: usize) -> Result<(), ProtoError> {
+        if self.fragmented_opcode() == 0x01
+            && !self.cfg.skip_utf8_validation
+            && !self.utf8.feed(&self.msg[start..])
+        {
+            return Err(ProtoError::InvalidUtf8);
         }
         Ok(())
     }

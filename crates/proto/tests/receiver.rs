@@ -189,7 +189,10 @@ fn reserved_bits_and_opcodes() {
     );
     // RSV1 with deflate negotiated but on a control frame or continuation.
     let mut d = client();
-    d.allow_rsv1 = true;
+    d.inflate = Some(InflateConfig {
+        window_bits: 15,
+        no_context_takeover: false,
+    });
     assert_eq!(
         feed_all_ways(&d, &raw(0xc9, 0x00, &[])),
         vec![Ev::Err(ProtoError::Rsv1)]
@@ -408,4 +411,94 @@ fn many_pipelined_messages_in_order() {
     for (i, ev) in got.iter().enumerate() {
         assert_eq!(ev, &Ev::Msg(true, (i as u32).to_be_bytes().to_vec()));
     }
+}
+
+fn deflating(role: Role) -> Config {
+    let mut c = Config::new(role);
+    c.inflate = Some(InflateConfig {
+        window_bits: 15,
+        no_context_takeover: false,
+    });
+    c
+}
+
+fn compressed_frame(op: Opcode, fin: bool, rsv1: bool, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_frame(&mut out, op, fin, rsv1, payload, None);
+    out
+}
+
+#[test]
+fn compressed_messages() {
+    let c = deflating(Role::Client);
+    // RFC 7692 7.2.3.1: "Hello" in one compressed frame.
+    let hello = [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    assert_eq!(
+        feed_all_ways(&c, &hello),
+        vec![Ev::Msg(false, b"Hello".to_vec())]
+    );
+    // Two messages sharing the context, then a fragmented one (RSV1 on the first
+    // frame only) with a ping in between.
+    let mut d = Deflater::new(15, false, 6);
+    let mut input = Vec::new();
+    for text in ["one", "one two"] {
+        let mut wire = Vec::new();
+        d.compress(text.as_bytes(), true, &mut wire);
+        input.extend(compressed_frame(Opcode::Text, true, true, &wire));
+    }
+    let mut first = Vec::new();
+    d.compress(b"frag-", false, &mut first);
+    let mut second = Vec::new();
+    d.compress(b"mented", true, &mut second);
+    input.extend(compressed_frame(Opcode::Binary, false, true, &first));
+    input.extend(compressed_frame(Opcode::Ping, true, false, b"p"));
+    input.extend(compressed_frame(Opcode::Continuation, true, false, &second));
+    // An uncompressed message in between is fine too.
+    input.extend(compressed_frame(Opcode::Text, true, false, b"plain"));
+    assert_eq!(
+        feed_all_ways(&c, &input),
+        vec![
+            Ev::Msg(false, b"one".to_vec()),
+            Ev::Msg(false, b"one two".to_vec()),
+            Ev::Ping(b"p".to_vec()),
+            Ev::Msg(true, b"frag-mented".to_vec()),
+            Ev::Msg(false, b"plain".to_vec()),
+        ]
+    );
+}
+
+#[test]
+fn compressed_errors() {
+    let c = deflating(Role::Client);
+    // Text that is not UTF-8 once inflated.
+    let mut d = Deflater::new(15, false, 6);
+    let mut wire = Vec::new();
+    d.compress(&[0x61, 0xff, 0x62], true, &mut wire);
+    assert_eq!(
+        feed_all_ways(&c, &compressed_frame(Opcode::Text, true, true, &wire)),
+        vec![Ev::Err(ProtoError::InvalidUtf8)]
+    );
+    // Corrupt data.
+    let got = feed_all_ways(
+        &c,
+        &compressed_frame(Opcode::Binary, true, true, &[0xff, 0xff, 0xff]),
+    );
+    assert!(
+        matches!(got[..], [Ev::Err(ProtoError::Inflate(_))]),
+        "{got:?}"
+    );
+    // A small frame that inflates past maxPayload.
+    let mut small = deflating(Role::Client);
+    small.max_payload = 100_000;
+    let mut d = Deflater::new(15, false, 9);
+    let mut wire = Vec::new();
+    d.compress(&vec![b'a'; 1_000_000], true, &mut wire);
+    assert!(wire.len() < 2_000);
+    assert_eq!(
+        run(
+            &small,
+            &[&compressed_frame(Opcode::Binary, true, true, &wire)]
+        ),
+        vec![Ev::Err(ProtoError::MaxPayload)]
+    );
 }
