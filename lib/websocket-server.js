@@ -11,7 +11,9 @@ const EventEmitter = require('events');
 const http = require('http');
 const { createHash } = require('crypto');
 
+const extension = require('./extension');
 const subprotocol = require('./subprotocol');
+const { EXTENSION_NAME, PerMessageDeflate, acceptAsServer, normalizeParams } = require('./permessage-deflate');
 const WebSocket = require('./websocket');
 const { DEFAULTS, GUID, kWebSocket } = require('./constants');
 
@@ -75,6 +77,7 @@ class WebSocketServer extends EventEmitter {
       });
     }
 
+    if (options.perMessageDeflate === true) options.perMessageDeflate = {};
     if (options.clientTracking) {
       this.clients = new Set();
       this._shouldEmitClose = false;
@@ -202,9 +205,22 @@ class WebSocketServer extends EventEmitter {
       }
     }
 
-    // permessage-deflate is not negotiated yet: offers are ignored, as ws does with
-    // `perMessageDeflate: false`.
+    const secWebSocketExtensions = req.headers['sec-websocket-extensions'];
     const extensions = {};
+
+    if (this.options.perMessageDeflate && secWebSocketExtensions !== undefined) {
+      try {
+        const offers = extension.parse(secWebSocketExtensions);
+        if (offers[EXTENSION_NAME]) {
+          const options = this.options.perMessageDeflate;
+          const params = acceptAsServer(options, normalizeParams(offers[EXTENSION_NAME], true));
+          extensions[EXTENSION_NAME] = new PerMessageDeflate(options, true, params);
+        }
+      } catch {
+        abortHandshakeOrEmitwsClientError(this, req, socket, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
+        return;
+      }
+    }
 
     if (this.options.verifyClient) {
       const info = {
@@ -262,6 +278,12 @@ class WebSocketServer extends EventEmitter {
         headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
         ws._protocol = protocol;
       }
+    }
+
+    if (extensions[EXTENSION_NAME]) {
+      const value = extension.format({ [EXTENSION_NAME]: [extensions[EXTENSION_NAME].params] });
+      headers.push(`Sec-WebSocket-Extensions: ${value}`);
+      ws._extensions = extensions;
     }
 
     this.emit('headers', headers, req);

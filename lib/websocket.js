@@ -16,6 +16,8 @@ const { URL } = require('url');
 
 const native = require('./native');
 const { defineEventAttributes } = require('./event-target');
+const extension = require('./extension');
+const { EXTENSION_NAME, PerMessageDeflate, acceptAsClient, normalizeParams, offer } = require('./permessage-deflate');
 const { protocolError, streamDestroyedError } = require('./errors');
 const { isValidStatusCode, toBuffer } = require('./validation');
 const {
@@ -55,6 +57,7 @@ class WebSocket extends EventEmitter {
     this._errorEmitted = false;
     this._extensions = {};
     this._fragmenting = false;
+    this._compressing = false;
     this._id = 0;
     this._paused = false;
     this._pending = [];
@@ -145,7 +148,8 @@ class WebSocket extends EventEmitter {
       isServer: this._isServer,
       maxPayload: options.maxPayload,
       maxFragments: options.maxFragments | 0,
-      skipUTF8Validation: !!options.skipUTF8Validation
+      skipUTF8Validation: !!options.skipUTF8Validation,
+      deflate: this._extensions[EXTENSION_NAME] ? this._extensions[EXTENSION_NAME].coreOptions() : undefined
     };
 
     if (native.canAdopt(socket)) {
@@ -296,6 +300,7 @@ class WebSocket extends EventEmitter {
     const opts = {
       binary: typeof data !== 'string',
       mask: !this._isServer,
+      compress: true,
       fin: true,
       ...options
     };
@@ -303,11 +308,18 @@ class WebSocket extends EventEmitter {
     const payload = typeof data === 'string' ? data : data === undefined ? EMPTY_BUFFER : toBuffer(data);
 
     let op;
-    if (this._fragmenting) op = OP.CONTINUATION;
-    else op = opts.binary ? OP.BINARY : OP.TEXT;
+    if (this._fragmenting) {
+      op = OP.CONTINUATION;
+    } else {
+      op = opts.binary ? OP.BINARY : OP.TEXT;
+      // Decided once per message; its later fragments follow the first.
+      const deflate = this._extensions[EXTENSION_NAME];
+      this._compressing = !!(opts.compress && deflate && deflate.shouldCompress(payload));
+    }
     this._fragmenting = !opts.fin;
 
-    this._queue(op, (opts.fin ? FLAG.FIN : 0) | this._maskFlag(opts.mask), payload, cb);
+    const flags = (opts.fin ? FLAG.FIN : 0) | this._maskFlag(opts.mask) | (this._compressing ? FLAG.RSV1 : 0);
+    this._queue(op, flags, payload, cb);
   }
 
   /**
@@ -664,8 +676,11 @@ function initAsClient(websocket, address, protocols, options) {
   opts.path = parsedUrl.pathname + parsedUrl.search;
   opts.timeout = opts.handshakeTimeout;
 
-  // permessage-deflate is not implemented yet: nothing is offered, so a server never
-  // sends compressed frames.
+  let deflateOptions;
+  if (opts.perMessageDeflate) {
+    deflateOptions = opts.perMessageDeflate === true ? {} : opts.perMessageDeflate;
+    opts.headers['Sec-WebSocket-Extensions'] = extension.format({ [EXTENSION_NAME]: offer(deflateOptions) });
+  }
 
   if (protocols.length) {
     for (const protocol of protocols) {
@@ -809,13 +824,37 @@ function initAsClient(websocket, address, protocols, options) {
 
     if (serverProt) websocket._protocol = serverProt;
 
-    if (res.headers['sec-websocket-extensions'] !== undefined) {
-      abortHandshake(
-        websocket,
-        socket,
-        'Server sent a Sec-WebSocket-Extensions header but no extension was requested'
-      );
-      return;
+    const secWebSocketExtensions = res.headers['sec-websocket-extensions'];
+
+    if (secWebSocketExtensions !== undefined) {
+      if (!deflateOptions) {
+        abortHandshake(websocket, socket, 'Server sent a Sec-WebSocket-Extensions header but no extension was requested');
+        return;
+      }
+
+      let extensions;
+      try {
+        extensions = extension.parse(secWebSocketExtensions);
+      } catch {
+        abortHandshake(websocket, socket, 'Invalid Sec-WebSocket-Extensions header');
+        return;
+      }
+
+      const names = Object.keys(extensions);
+      if (names.length !== 1 || names[0] !== EXTENSION_NAME) {
+        abortHandshake(websocket, socket, 'Server indicated an extension that was not requested');
+        return;
+      }
+
+      let params;
+      try {
+        params = acceptAsClient(deflateOptions, normalizeParams(extensions[EXTENSION_NAME], false));
+      } catch {
+        abortHandshake(websocket, socket, 'Invalid Sec-WebSocket-Extensions header');
+        return;
+      }
+
+      websocket._extensions[EXTENSION_NAME] = new PerMessageDeflate(deflateOptions, false, params);
     }
 
     websocket.setSocket(socket, head, EMPTY_BUFFER, opts);

@@ -4,16 +4,16 @@
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use wsrs_proto::{MaskGen, Receiver};
+use wsrs_proto::Receiver;
 
 use super::{take_batch, AdoptOptions, Batch, BridgedWrite, EnvState};
-use crate::io::connection::{encode, OpBatch};
+use crate::io::connection::{FrameWriter, OpBatch};
 use crate::io::events::Recorder;
 
 /// The protocol state of one bridged connection.
 pub struct Bridged {
     receiver: Receiver,
-    masks: MaskGen,
+    writer: FrameWriter,
 }
 
 impl Bridged {
@@ -21,7 +21,7 @@ impl Bridged {
     pub fn encode(&mut self, id: u32, batch: &OpBatch) -> BridgedWrite {
         let mut out = Vec::new();
         let mut frames = 0;
-        let end = encode(batch, &mut out, &mut self.masks, &mut frames);
+        let end = self.writer.encode(batch, &mut out, &mut frames);
         BridgedWrite {
             id,
             data: out.into(),
@@ -39,7 +39,7 @@ pub fn bridged_open(state: &External<EnvState>, options: AdoptOptions) -> u32 {
         id,
         Bridged {
             receiver: Receiver::new(options.config()),
-            masks: MaskGen::new(),
+            writer: options.frame_writer(),
         },
     );
     id

@@ -15,9 +15,9 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use tokio::sync::mpsc;
-use wsrs_proto::{Config, Receiver, Role};
+use wsrs_proto::{Config, Deflater, InflateConfig, Receiver, Role};
 
-use crate::io::connection::{self, op, Control, Op, OpBatch, Setup};
+use crate::io::connection::{self, op, Control, FrameWriter, Op, OpBatch, Setup};
 use crate::io::events::{kind, EventQueue, LOG_CAP};
 use crate::io::runtime;
 use bridged::Bridged;
@@ -101,7 +101,17 @@ pub fn set_ref(env: Env, state: &External<EnvState>, on: bool) -> Result<()> {
     }
 }
 
-/// Protocol settings for an adopted socket, with ws's option names.
+/// A permessage-deflate agreement, seen from this side (`lib/permessage-deflate.js`).
+#[napi(object)]
+pub struct DeflateOptions {
+    pub inflate_window_bits: u32,
+    pub inflate_no_context_takeover: bool,
+    pub deflate_window_bits: u32,
+    pub deflate_no_context_takeover: bool,
+    pub level: u32,
+}
+
+/// Protocol settings for a connection, with ws's option names.
 #[napi(object)]
 pub struct AdoptOptions {
     pub is_server: bool,
@@ -109,6 +119,8 @@ pub struct AdoptOptions {
     pub max_fragments: u32,
     #[napi(js_name = "skipUTF8Validation")]
     pub skip_utf8_validation: bool,
+    /// Present when permessage-deflate was negotiated.
+    pub deflate: Option<DeflateOptions>,
 }
 
 impl AdoptOptions {
@@ -125,7 +137,21 @@ impl AdoptOptions {
         };
         cfg.max_fragments = self.max_fragments;
         cfg.skip_utf8_validation = self.skip_utf8_validation;
+        cfg.inflate = self.deflate.as_ref().map(|d| InflateConfig {
+            window_bits: d.inflate_window_bits.min(15) as u8,
+            no_context_takeover: d.inflate_no_context_takeover,
+        });
         cfg
+    }
+
+    fn frame_writer(&self) -> FrameWriter {
+        FrameWriter::new(self.deflate.as_ref().map(|d| {
+            Deflater::new(
+                d.deflate_window_bits.min(15) as u8,
+                d.deflate_no_context_takeover,
+                d.level,
+            )
+        }))
     }
 }
 
@@ -168,6 +194,7 @@ pub fn adopt(
         head: head.to_vec(),
         preamble: preamble.to_vec(),
         receiver: Receiver::new(cfg),
+        writer: options.frame_writer(),
         queue: state.queue.clone(),
         control,
         ops: rx,

@@ -10,7 +10,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use tokio::sync::{mpsc, Notify};
-use wsrs_proto::{encode_frame, MaskGen, Opcode, Receiver};
+use wsrs_proto::{encode_frame, Deflater, MaskGen, Opcode, Receiver};
 
 use super::events::{kind, EventQueue, Recorder};
 
@@ -106,6 +106,7 @@ pub struct Setup {
     /// Bytes to write before anything else (the server's 101 response).
     pub preamble: Vec<u8>,
     pub receiver: Receiver,
+    pub writer: FrameWriter,
     pub queue: Arc<EventQueue>,
     pub control: Arc<Control>,
     pub ops: mpsc::UnboundedReceiver<OpBatch>,
@@ -119,6 +120,7 @@ pub async fn run(setup: Setup) {
         head,
         preamble,
         receiver,
+        writer,
         queue,
         control,
         ops,
@@ -137,7 +139,7 @@ pub async fn run(setup: Setup) {
     let (r, w) = stream.into_split();
     tokio::join!(
         read_loop(id, r, head, receiver, &queue, &control),
-        write_loop(id, w, preamble, ops, &queue, &control)
+        write_loop(id, w, preamble, writer, ops, &queue, &control)
     );
 }
 
@@ -204,12 +206,12 @@ async fn write_loop(
     id: u32,
     mut w: OwnedWriteHalf,
     preamble: Vec<u8>,
+    mut writer: FrameWriter,
     mut ops: mpsc::UnboundedReceiver<OpBatch>,
     queue: &EventQueue,
     control: &Control,
 ) {
     let mut out = preamble;
-    let mut masks = MaskGen::new();
     loop {
         let mut frames = 0u32;
         let mut end = false;
@@ -219,12 +221,12 @@ async fn write_loop(
                 _ = control.killed() => return,
             };
             let Some(batch) = batch else { return };
-            end |= encode(&batch, &mut out, &mut masks, &mut frames);
+            end |= writer.encode(&batch, &mut out, &mut frames);
         }
         // Coalesce whatever else is already queued into the same write.
         while !end && out.len() < COALESCE_LIMIT {
             match ops.try_recv() {
-                Ok(batch) => end |= encode(&batch, &mut out, &mut masks, &mut frames),
+                Ok(batch) => end |= writer.encode(&batch, &mut out, &mut frames),
                 Err(_) => break,
             }
         }
@@ -255,30 +257,56 @@ async fn write_loop(
 /// Stop coalescing queued batches into one write past this many bytes.
 const COALESCE_LIMIT: usize = 256 * 1024;
 
-/// Frames one batch into `out`. Returns true if it ends the write side.
-pub fn encode(batch: &OpBatch, out: &mut Vec<u8>, masks: &mut MaskGen, frames: &mut u32) -> bool {
-    for o in &batch.ops {
-        let payload = &batch.data[o.start..o.start + o.len];
-        let opcode = match o.code {
-            op::CONTINUATION => Opcode::Continuation,
-            op::TEXT => Opcode::Text,
-            op::BINARY => Opcode::Binary,
-            op::CLOSE => Opcode::Close,
-            op::PING => Opcode::Ping,
-            op::PONG => Opcode::Pong,
-            op::END => return true,
-            _ => continue,
-        };
-        let mask = (o.flags & op::MASK != 0).then(|| o.key.unwrap_or_else(|| masks.next_mask()));
-        encode_frame(
-            out,
-            opcode,
-            o.flags & op::FIN != 0,
-            o.flags & op::RSV1 != 0,
-            payload,
-            mask,
-        );
-        *frames += 1;
+/// The sending half of the protocol for one connection: frames what JS queued,
+/// masking (clients) and compressing (permessage-deflate) as each op asks.
+pub struct FrameWriter {
+    masks: MaskGen,
+    deflater: Option<Deflater>,
+    scratch: Vec<u8>,
+}
+
+impl FrameWriter {
+    pub fn new(deflater: Option<Deflater>) -> Self {
+        FrameWriter {
+            masks: MaskGen::new(),
+            deflater,
+            scratch: Vec::new(),
+        }
     }
-    false
+
+    /// Frames one batch into `out`, counting frames. Returns true if the batch ends
+    /// the write side (nothing after `END` is sent).
+    pub fn encode(&mut self, batch: &OpBatch, out: &mut Vec<u8>, frames: &mut u32) -> bool {
+        for o in &batch.ops {
+            let opcode = match o.code {
+                op::CONTINUATION => Opcode::Continuation,
+                op::TEXT => Opcode::Text,
+                op::BINARY => Opcode::Binary,
+                op::CLOSE => Opcode::Close,
+                op::PING => Opcode::Ping,
+                op::PONG => Opcode::Pong,
+                op::END => return true,
+                _ => continue,
+            };
+            let fin = o.flags & op::FIN != 0;
+            let mut payload = &batch.data[o.start..o.start + o.len];
+            // RSV1 from JS means "compress this frame"; on the wire only a message's
+            // first frame carries the bit.
+            let mut rsv1 = false;
+            if let (true, Some(deflater)) = (o.flags & op::RSV1 != 0, self.deflater.as_mut()) {
+                self.scratch.clear();
+                deflater.compress(payload, fin, &mut self.scratch);
+                payload = &self.scratch;
+                rsv1 = opcode != Opcode::Continuation;
+            }
+            let mask =
+                (o.flags & op::MASK != 0).then(|| o.key.unwrap_or_else(|| self.masks.next_mask()));
+            encode_frame(out, opcode, fin, rsv1, payload, mask);
+            *frames += 1;
+        }
+        if self.scratch.capacity() > COALESCE_LIMIT {
+            self.scratch = Vec::new();
+        }
+        false
+    }
 }

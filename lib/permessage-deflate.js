@@ -1,0 +1,193 @@
+'use strict';
+
+/**
+ * permessage-deflate negotiation (RFC 7692), with ws's option names, defaults and
+ * refusals. Compression itself runs in the Rust core; this module only decides the
+ * parameters and turns them into what the core needs.
+ */
+
+const EXTENSION_NAME = 'permessage-deflate';
+
+/**
+ * The parameters a client offers for ws's `perMessageDeflate` options.
+ *
+ * @param {Object} options ws's PerMessageDeflate options
+ * @return {Object} Parameters for `extension.format`
+ */
+function offer(options) {
+  const params = {};
+  if (options.serverNoContextTakeover) params.server_no_context_takeover = true;
+  if (options.clientNoContextTakeover) params.client_no_context_takeover = true;
+  if (options.serverMaxWindowBits) params.server_max_window_bits = options.serverMaxWindowBits;
+  if (options.clientMaxWindowBits) params.client_max_window_bits = options.clientMaxWindowBits;
+  else if (options.clientMaxWindowBits == null) params.client_max_window_bits = true;
+  return params;
+}
+
+/**
+ * Checks every parameter's name and value and unwraps single values.
+ *
+ * @param {Object[]} configurations Parsed offers or response
+ * @param {boolean} isServer Which side reads them
+ * @return {Object[]} The same objects, normalized
+ * @throws {Error} On an unknown, repeated or invalid parameter
+ */
+function normalizeParams(configurations, isServer) {
+  for (const params of configurations) {
+    for (const key of Object.keys(params)) {
+      if (params[key].length > 1) throw new Error(`Parameter "${key}" must have only a single value`);
+      let value = params[key][0];
+      const invalid = () => new TypeError(`Invalid value for parameter "${key}": ${value}`);
+
+      if (key === 'client_max_window_bits' || key === 'server_max_window_bits') {
+        // Only a client may leave client_max_window_bits without a value, in an offer.
+        if (value === true && key === 'client_max_window_bits') {
+          if (!isServer) throw invalid();
+        } else {
+          const bits = +value;
+          if (!Number.isInteger(bits) || bits < 8 || bits > 15) throw invalid();
+          value = bits;
+        }
+      } else if (key === 'client_no_context_takeover' || key === 'server_no_context_takeover') {
+        if (value !== true) throw invalid();
+      } else {
+        throw new Error(`Unknown parameter "${key}"`);
+      }
+      params[key] = value;
+    }
+  }
+  return configurations;
+}
+
+/**
+ * The server's answer: the first offer compatible with `options`, completed.
+ *
+ * @param {Object} options The server's perMessageDeflate options
+ * @param {Object[]} offers Normalized offers
+ * @return {Object} Accepted parameters
+ * @throws {Error} If no offer can be accepted
+ */
+function acceptAsServer(options, offers) {
+  const accepted = offers.find(
+    (params) =>
+      !(
+        (options.serverNoContextTakeover === false && params.server_no_context_takeover) ||
+        (params.server_max_window_bits &&
+          (options.serverMaxWindowBits === false ||
+            (typeof options.serverMaxWindowBits === 'number' &&
+              options.serverMaxWindowBits > params.server_max_window_bits))) ||
+        (typeof options.clientMaxWindowBits === 'number' &&
+          (typeof params.client_max_window_bits === 'number'
+            ? options.clientMaxWindowBits > params.client_max_window_bits
+            : !params.client_max_window_bits))
+      )
+  );
+
+  if (!accepted) throw new Error('None of the extension offers can be accepted');
+
+  if (options.serverNoContextTakeover) accepted.server_no_context_takeover = true;
+  if (options.clientNoContextTakeover) accepted.client_no_context_takeover = true;
+  if (typeof options.serverMaxWindowBits === 'number') {
+    accepted.server_max_window_bits = options.serverMaxWindowBits;
+  }
+  if (typeof options.clientMaxWindowBits === 'number') {
+    accepted.client_max_window_bits = options.clientMaxWindowBits;
+  } else if (accepted.client_max_window_bits === true || options.clientMaxWindowBits === false) {
+    delete accepted.client_max_window_bits;
+  }
+  return accepted;
+}
+
+/**
+ * The client's check of the server's answer.
+ *
+ * @param {Object} options The client's perMessageDeflate options
+ * @param {Object[]} response Normalized response (one configuration)
+ * @return {Object} Agreed parameters
+ * @throws {Error} If the server answered something the client did not allow
+ */
+function acceptAsClient(options, response) {
+  const params = response[0];
+
+  if (options.clientNoContextTakeover === false && params.client_no_context_takeover) {
+    throw new Error('Unexpected parameter "client_no_context_takeover"');
+  }
+
+  if (!params.client_max_window_bits) {
+    if (typeof options.clientMaxWindowBits === 'number') {
+      params.client_max_window_bits = options.clientMaxWindowBits;
+    }
+  } else if (
+    options.clientMaxWindowBits === false ||
+    (typeof options.clientMaxWindowBits === 'number' && params.client_max_window_bits > options.clientMaxWindowBits)
+  ) {
+    throw new Error('Unexpected or invalid parameter "client_max_window_bits"');
+  }
+
+  return params;
+}
+
+/**
+ * What the Rust core needs for an agreement, seen from one side.
+ *
+ * @param {Object} params Agreed parameters
+ * @param {Object} options perMessageDeflate options (zlibDeflateOptions.level)
+ * @param {boolean} isServer Which side this connection is
+ * @return {Object} `{ inflateWindowBits, inflateNoContextTakeover, deflateWindowBits,
+ *     deflateNoContextTakeover, level }`
+ */
+function coreOptions(params, options, isServer) {
+  const us = isServer ? 'server' : 'client';
+  const peer = isServer ? 'client' : 'server';
+  const bits = (v) => (typeof v === 'number' ? v : 15);
+  const level = options.zlibDeflateOptions && options.zlibDeflateOptions.level;
+  return {
+    inflateWindowBits: bits(params[`${peer}_max_window_bits`]),
+    inflateNoContextTakeover: !!params[`${peer}_no_context_takeover`],
+    deflateWindowBits: bits(params[`${us}_max_window_bits`]),
+    deflateNoContextTakeover: !!params[`${us}_no_context_takeover`],
+    // zlib's default level (Z_DEFAULT_COMPRESSION) is 6.
+    level: Number.isInteger(level) && level >= 0 && level <= 9 ? level : 6
+  };
+}
+
+/**
+ * The negotiated extension as a WebSocket keeps it (`ws._extensions[name]`).
+ */
+class PerMessageDeflate {
+  /**
+   * @param {Object} options ws's perMessageDeflate options
+   * @param {boolean} isServer
+   * @param {Object} params Agreed parameters
+   */
+  constructor(options, isServer, params) {
+    this._options = options;
+    this._isServer = isServer;
+    this._threshold = options.threshold !== undefined ? options.threshold : 1024;
+    this.params = params;
+  }
+
+  static get extensionName() {
+    return EXTENSION_NAME;
+  }
+
+  /**
+   * Whether a message sent with `compress: true` is compressed: as in ws, the
+   * threshold only applies without context takeover on our side.
+   *
+   * @param {(string|Buffer)} data The message (its size is only measured if needed)
+   */
+  shouldCompress(data) {
+    const noTakeover = this.params[this._isServer ? 'server_no_context_takeover' : 'client_no_context_takeover'];
+    if (!noTakeover) return true;
+    const byteLength = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    return byteLength >= this._threshold;
+  }
+
+  /** The Rust core's view of this agreement. */
+  coreOptions() {
+    return coreOptions(this.params, this._options, this._isServer);
+  }
+}
+
+module.exports = { EXTENSION_NAME, PerMessageDeflate, acceptAsClient, acceptAsServer, normalizeParams, offer };
