@@ -10,7 +10,7 @@ const agent = process.env.AUTOBAHN_AGENT || 'ws-rs';
 
 function connect(path, onMessage) {
   return new Promise((resolve) => {
-    const ws = new WebSocket(base + path, { maxFragments: 0 });
+    const ws = new WebSocket(base + path, { maxFragments: 0, perMessageDeflate: { threshold: 0 } });
     ws.on('message', (data, isBinary) => onMessage(ws, data, isBinary));
     ws.on('error', () => {});
     ws.on('close', resolve);

@@ -8,7 +8,8 @@ const { WebSocketServer } = require('../..');
 const port = Number(process.argv[2] || 9001);
 const host = process.argv[3] || '127.0.0.1';
 
-const wss = new WebSocketServer({ port, host, maxFragments: 0 }, () => {
+// permessage-deflate on (threshold 0: every message compressed), as ws's reference testee.
+const wss = new WebSocketServer({ port, host, maxFragments: 0, perMessageDeflate: { threshold: 0 } }, () => {
   console.log(`ws-rs autobahn echo server on ws://${host}:${port}`);
 });
 
