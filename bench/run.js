@@ -19,7 +19,9 @@ const rounds = Number(process.env.BENCH_ROUNDS || 3);
 const workloads = [
   { name: '32 B x 50 conns x 32 in flight', conns: 50, depth: 32, size: 32 },
   { name: '16 KiB x 50 conns x 4 in flight', conns: 50, depth: 4, size: 16 * 1024 },
-  { name: '1 MiB x 8 conns x 2 in flight', conns: 8, depth: 2, size: 1024 * 1024 }
+  { name: '1 MiB x 8 conns x 2 in flight', conns: 8, depth: 2, size: 1024 * 1024 },
+  { name: 'deflate JSON 256 B x 50 x 8', conns: 50, depth: 8, size: 256, deflate: true },
+  { name: 'deflate text 16 KiB x 50 x 2', conns: 50, depth: 2, size: 16 * 1024, deflate: true }
 ].filter((w) => !process.env.BENCH_ONLY || w.name.startsWith(process.env.BENCH_ONLY));
 
 const impls = ['ws', 'ws-rs'];
@@ -55,7 +57,8 @@ function cpuOf(pid) {
 }
 
 async function measure(impl, w, port) {
-  const [cmd, args] = pinned(1, process.execPath, [path.join(__dirname, 'echo-server.js'), impl, String(port)]);
+  const serverArgs = [path.join(__dirname, 'echo-server.js'), impl, String(port)].concat(w.deflate ? ['deflate'] : []);
+  const [cmd, args] = pinned(1, process.execPath, serverArgs);
   const server = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {
     server.stdout.once('data', resolve);
@@ -65,7 +68,8 @@ async function measure(impl, w, port) {
   const warmup = 1;
   const cpu0 = cpuOf(serverPid);
   const loadgen = path.join(root, 'target', 'release', 'wsrs-loadgen');
-  const [lcmd, largs] = pinned(0, loadgen, [`127.0.0.1:${port}`, w.conns, w.depth, w.size, seconds, warmup].map(String));
+  const loadArgs = [`127.0.0.1:${port}`, w.conns, w.depth, w.size, seconds, warmup].concat(w.deflate ? ['deflate'] : []);
+  const [lcmd, largs] = pinned(0, loadgen, loadArgs.map(String));
   const out = execFileSync(lcmd, largs).toString();
   const cpu = (cpuOf(serverPid) - cpu0) / (seconds + warmup);
   server.kill();

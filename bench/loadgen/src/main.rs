@@ -3,7 +3,9 @@
 //! its own CPU use (its headroom: well under 100% of its core means the server, not
 //! the generator, set the rate).
 //!
-//! Usage: wsrs-loadgen HOST:PORT CONNS DEPTH SIZE SECONDS [WARMUP_SECONDS]
+//! Usage: wsrs-loadgen HOST:PORT CONNS DEPTH SIZE SECONDS [WARMUP_SECONDS] [deflate]
+//! With `deflate`, messages are JSON-like text and permessage-deflate is offered and
+//! used (context takeover, 15-bit windows: what a default ws server agrees to).
 //! Prints one JSON line.
 
 use std::cell::Cell;
@@ -12,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wsrs_proto::{encode_frame, Config, Handler, MaskGen, Opcode, Payload, Receiver, Role};
+use wsrs_proto::{
+    encode_frame, Config, Deflater, Handler, InflateConfig, MaskGen, Opcode, Payload, Receiver,
+    Role,
+};
 
 struct Counter<'a> {
     received: usize,
@@ -42,12 +47,19 @@ fn cpu_seconds() -> f64 {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-async fn handshake(addr: &str) -> std::io::Result<(TcpStream, Vec<u8>)> {
+/// Opens the connection; returns the stream, bytes after the 101, and whether the
+/// server agreed to permessage-deflate.
+async fn handshake(addr: &str, deflate: bool) -> std::io::Result<(TcpStream, Vec<u8>, bool)> {
     let mut s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
+    let offer = if deflate {
+        "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    } else {
+        ""
+    };
     let req = format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
     );
     s.write_all(req.as_bytes()).await?;
     let mut buf = Vec::new();
@@ -62,7 +74,10 @@ async fn handshake(addr: &str) -> std::io::Result<(TcpStream, Vec<u8>)> {
             if !buf.starts_with(b"HTTP/1.1 101") {
                 return Err(std::io::Error::other("handshake refused"));
             }
-            return Ok((s, buf[end + 4..].to_vec()));
+            let agreed = String::from_utf8_lossy(&buf[..end])
+                .to_ascii_lowercase()
+                .contains("permessage-deflate");
+            return Ok((s, buf[end + 4..].to_vec(), agreed));
         }
     }
 }
@@ -75,21 +90,85 @@ struct Shared {
     failed: Cell<u64>,
 }
 
+/// Frames outgoing messages, compressing them when deflate was agreed.
+struct Sender {
+    masks: MaskGen,
+    deflater: Option<Deflater>,
+    scratch: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl Sender {
+    /// Writes `n` copies of `payload` as masked frames in one write.
+    async fn send(&mut self, s: &mut TcpStream, n: usize, payload: &[u8]) -> std::io::Result<()> {
+        self.out.clear();
+        for _ in 0..n {
+            let mask = Some(self.masks.next_mask());
+            match self.deflater.as_mut() {
+                Some(d) => {
+                    self.scratch.clear();
+                    d.compress(payload, true, &mut self.scratch);
+                    encode_frame(&mut self.out, Opcode::Text, true, true, &self.scratch, mask);
+                }
+                None => encode_frame(&mut self.out, Opcode::Binary, true, false, payload, mask),
+            }
+        }
+        s.write_all(&self.out).await
+    }
+}
+
+/// `size` bytes of chat-like JSON, as a compressed workload would carry.
+fn json_like(size: usize) -> Vec<u8> {
+    let mut text = Vec::with_capacity(size + 64);
+    let mut i = 0;
+    while text.len() < size {
+        text.extend_from_slice(
+            format!(
+                "{{\"id\":{i},\"user\":\"user{}\",\"text\":\"hello there, how is it going?\"}},",
+                i % 17
+            )
+            .as_bytes(),
+        );
+        i += 1;
+    }
+    text.truncate(size);
+    text
+}
+
 async fn connection(
     addr: String,
     depth: usize,
     size: usize,
+    deflate: bool,
     shared: Rc<Shared>,
 ) -> std::io::Result<()> {
-    let (mut s, head) = handshake(&addr).await?;
-    let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-    let mut masks = MaskGen::new();
-    let mut out = Vec::new();
-    send_messages(&mut s, &mut out, depth, &payload, &mut masks).await?;
-    let mut receiver = Receiver::new(Config {
+    let (mut s, head, agreed) = handshake(&addr, deflate).await?;
+    if deflate && !agreed {
+        return Err(std::io::Error::other(
+            "server did not agree to permessage-deflate",
+        ));
+    }
+    let payload: Vec<u8> = if deflate {
+        json_like(size)
+    } else {
+        (0..size).map(|i| (i % 251) as u8).collect()
+    };
+    let mut sender = Sender {
+        masks: MaskGen::new(),
+        deflater: agreed.then(|| Deflater::new(15, false, 6)),
+        scratch: Vec::new(),
+        out: Vec::new(),
+    };
+    sender.send(&mut s, depth, &payload).await?;
+    let mut cfg = Config {
         max_payload: 0,
         ..Config::new(Role::Client)
+    };
+    cfg.inflate = agreed.then_some(InflateConfig {
+        window_bits: 15,
+        no_context_takeover: false,
     });
+    let mut receiver = Receiver::new(cfg);
     let mut buf = vec![0u8; 256 * 1024];
     let mut pending = head;
     loop {
@@ -123,37 +202,15 @@ async fn connection(
             return Ok(());
         }
         if counter.received > 0 {
-            send_messages(&mut s, &mut out, counter.received, &payload, &mut masks).await?;
+            sender.send(&mut s, counter.received, &payload).await?;
         }
     }
-}
-
-/// Writes `n` masked binary frames of `payload` in one write.
-async fn send_messages(
-    s: &mut TcpStream,
-    out: &mut Vec<u8>,
-    n: usize,
-    payload: &[u8],
-    masks: &mut MaskGen,
-) -> std::io::Result<()> {
-    out.clear();
-    for _ in 0..n {
-        encode_frame(
-            out,
-            Opcode::Binary,
-            true,
-            false,
-            payload,
-            Some(masks.next_mask()),
-        );
-    }
-    s.write_all(out).await
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 6 {
-        eprintln!("usage: wsrs-loadgen HOST:PORT CONNS DEPTH SIZE SECONDS [WARMUP_SECONDS]");
+        eprintln!("usage: wsrs-loadgen HOST:PORT CONNS DEPTH SIZE SECONDS [WARMUP_SECONDS] [deflate]");
         std::process::exit(2);
     }
     let addr = args[1].clone();
@@ -169,6 +226,7 @@ fn main() {
         parse(5),
     );
     let warmup = if args.len() > 6 { parse(6) } else { 1.0 };
+    let deflate = args.get(7).is_some_and(|a| a == "deflate");
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -187,7 +245,7 @@ fn main() {
         for _ in 0..conns {
             let (addr, shared) = (addr.clone(), shared.clone());
             tasks.push(tokio::task::spawn_local(async move {
-                if connection(addr, depth, size, shared.clone()).await.is_err()
+                if connection(addr, depth, size, deflate, shared.clone()).await.is_err()
                     && !shared.stop.get()
                 {
                     shared.failed.set(shared.failed.get() + 1);
