@@ -10,15 +10,8 @@ const http = require('http');
 const net = require('net');
 const { once } = require('events');
 
-const { impls, startServer, stopServer } = require('./helpers');
+const { impls, startServer, stopServer, same, acceptFor } = require('./helpers');
 
-/** Runs `fn(impl)` for ws and ws-rs and asserts the same result. */
-async function same(fn) {
-  const expected = await fn('ws');
-  const actual = await fn('ws-rs');
-  assert.deepStrictEqual(actual, expected);
-  return actual;
-}
 
 function outcome(ws, extra = () => {}) {
   const log = [];
@@ -133,7 +126,7 @@ test('client: server picks a subprotocol the client did not offer', async () => 
   const server = http.createServer();
   server.on('upgrade', (req, socket) => {
     const key = req.headers['sec-websocket-key'];
-    const accept = require('crypto').createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    const accept = acceptFor(key);
     socket.end(
       `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: other\r\n\r\n`
     );
@@ -149,7 +142,7 @@ test('client: generateMask supplies the masking keys', async () => {
     const server = http.createServer();
     server.on('upgrade', (req, socket) => {
       const key = req.headers['sec-websocket-key'];
-      const accept = require('crypto').createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      const accept = acceptFor(key);
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
       let buf = Buffer.alloc(0);
       socket.on('data', (chunk) => {
@@ -180,13 +173,12 @@ test('client: generateMask supplies the masking keys', async () => {
 });
 
 test('client: allowSynchronousEvents false gives each message its own turn', async () => {
-  const crypto = require('crypto');
   const frames = Buffer.concat(
     ['a', 'b', 'c'].map((t) => Buffer.concat([Buffer.from([0x81, 1]), Buffer.from(t)])).concat(Buffer.from([0x88, 2, 0x03, 0xe8]))
   );
   const server = http.createServer();
   server.on('upgrade', (req, socket) => {
-    const accept = crypto.createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    const accept = acceptFor(req.headers['sec-websocket-key']);
     socket.on('error', () => {});
     socket.on('data', () => socket.end());
     socket.write(

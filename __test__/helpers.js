@@ -3,6 +3,7 @@
 // Shared by the node tests: both implementations under one name each, and small
 // promise helpers for servers, clients and events.
 
+const assert = require('assert');
 const net = require('net');
 const crypto = require('crypto');
 const { once } = require('events');
@@ -136,4 +137,29 @@ function readCloseCode(socket, initial = Buffer.alloc(0)) {
   });
 }
 
-module.exports = { impls, pairs, startServer, connect, stopServer, collect, rawClient, frame, readCloseCode };
+/** Runs `fn(impl)` for ws, then ws-rs, and asserts both give the same result. */
+async function same(fn) {
+  const expected = await fn('ws');
+  const actual = await fn('ws-rs');
+  assert.deepStrictEqual(actual, expected);
+  return actual;
+}
+
+/** The Sec-WebSocket-Accept value for a key, for hand-written servers. */
+function acceptFor(key) {
+  return crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+}
+
+module.exports = {
+  impls,
+  pairs,
+  startServer,
+  connect,
+  stopServer,
+  collect,
+  rawClient,
+  frame,
+  readCloseCode,
+  same,
+  acceptFor
+};

@@ -9,7 +9,7 @@ const assert = require('node:assert');
 const net = require('net');
 const { once } = require('events');
 
-const { impls, startServer, stopServer, rawClient, frame, readCloseCode, connect } = require('./helpers');
+const { impls, startServer, stopServer, rawClient, frame, readCloseCode, connect, acceptFor } = require('./helpers');
 
 const noMask = { mask: null };
 
@@ -93,7 +93,6 @@ const serverInputs = {
 
 /** A raw server that answers the upgrade and then writes `input`. */
 async function rawServer(input) {
-  const crypto = require('crypto');
   const server = net.createServer((socket) => {
     let buf = '';
     socket.on('data', (chunk) => {
@@ -102,7 +101,7 @@ async function rawServer(input) {
       if (socket.upgraded) return;
       socket.upgraded = true;
       const key = /sec-websocket-key: (.*)\r\n/i.exec(buf)[1];
-      const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      const accept = acceptFor(key);
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`
       );

@@ -9,14 +9,8 @@ const assert = require('node:assert');
 const http = require('http');
 const { once } = require('events');
 
-const { impls, rawClient, frame, connect, collect } = require('./helpers');
+const { impls, rawClient, frame, connect, collect, same } = require('./helpers');
 
-async function same(fn) {
-  const expected = await fn('ws');
-  const actual = await fn('ws-rs');
-  assert.deepStrictEqual(actual, expected);
-  return actual;
-}
 
 function listen(server) {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
