@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
@@ -156,47 +156,63 @@ impl Drop for ClosedOnDrop<'_> {
 
 async fn read_loop(
     id: u32,
-    mut r: OwnedReadHalf,
-    head: Vec<u8>,
+    r: OwnedReadHalf,
+    mut head: Vec<u8>,
     mut receiver: Receiver,
     queue: &EventQueue,
     control: &Control,
 ) {
-    let mut buf = head;
-    let mut len = buf.len();
-    buf.resize(len.max(READ_SIZE), 0);
-    loop {
-        if len > 0 && !receiver.is_done() {
+    let feed = |receiver: &mut Receiver, bytes: &mut [u8]| {
+        if !receiver.is_done() {
             let mut events = Recorder::new(queue.writer(id));
-            if let Err(err) = receiver.feed(&mut buf[..len], &mut events) {
+            if let Err(err) = receiver.feed(bytes, &mut events) {
                 events.error(err);
             }
         }
-        if buf.len() > READ_SIZE {
-            buf = vec![0; READ_SIZE];
-        }
+    };
+    feed(&mut receiver, &mut head);
+    drop(head);
+    loop {
         if control.paused.load(Ordering::Acquire) || queue.over_high_water() {
             tokio::select! {
                 _ = async { control.wait_resumed().await; queue.wait_for_room().await } => {}
                 _ = control.killed() => return,
             }
         }
-        let n = tokio::select! {
-            n = r.read(&mut buf) => n,
+        // Wait for data without holding a buffer: an idle connection owns no read
+        // memory. The read itself uses the io thread's buffer and is fed at once.
+        let ready = tokio::select! {
+            ready = r.readable() => ready,
             _ = control.killed() => return,
         };
-        match n {
+        if ready.is_err() {
+            control.kill();
+            return;
+        }
+        let read = READ_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let n = r.try_read(&mut buf)?;
+            feed(&mut receiver, &mut buf[..n]);
+            Ok::<usize, std::io::Error>(n)
+        });
+        match read {
             Ok(0) => {
                 queue.writer(id).push(kind::EOF, 0, 0);
                 return;
             }
-            Ok(n) => len = n,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(_) => {
                 control.kill();
                 return;
             }
         }
     }
+}
+
+thread_local! {
+    /// The read buffer of each io thread, shared by all its connections.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_SIZE]);
 }
 
 /// Bytes asked of each read.
@@ -238,7 +254,8 @@ async fn write_loop(
             control.kill();
             return;
         }
-        if out.capacity() > COALESCE_LIMIT {
+        // Idle connections keep no write buffer to speak of.
+        if out.capacity() > IDLE_KEEP {
             out = Vec::new();
         } else {
             out.clear();
@@ -253,6 +270,9 @@ async fn write_loop(
         }
     }
 }
+
+/// A write buffer larger than this is released after each write.
+const IDLE_KEEP: usize = 16 * 1024;
 
 /// Stop coalescing queued batches into one write past this many bytes.
 const COALESCE_LIMIT: usize = 256 * 1024;
@@ -304,7 +324,7 @@ impl FrameWriter {
             encode_frame(out, opcode, fin, rsv1, payload, mask);
             *frames += 1;
         }
-        if self.scratch.capacity() > COALESCE_LIMIT {
+        if self.scratch.capacity() > IDLE_KEEP {
             self.scratch = Vec::new();
         }
         false

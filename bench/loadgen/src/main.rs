@@ -210,7 +210,9 @@ async fn connection(
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 6 {
-        eprintln!("usage: wsrs-loadgen HOST:PORT CONNS DEPTH SIZE SECONDS [WARMUP_SECONDS] [deflate]");
+        eprintln!(
+            "usage: wsrs-loadgen HOST:PORT CONNS DEPTH SIZE SECONDS [WARMUP_SECONDS] [deflate]"
+        );
         std::process::exit(2);
     }
     let addr = args[1].clone();
@@ -245,7 +247,9 @@ fn main() {
         for _ in 0..conns {
             let (addr, shared) = (addr.clone(), shared.clone());
             tasks.push(tokio::task::spawn_local(async move {
-                if connection(addr, depth, size, deflate, shared.clone()).await.is_err()
+                if connection(addr, depth, size, deflate, shared.clone())
+                    .await
+                    .is_err()
                     && !shared.stop.get()
                 {
                     shared.failed.set(shared.failed.get() + 1);

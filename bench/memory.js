@@ -1,0 +1,64 @@
+'use strict';
+
+// Server memory per idle connection, ws-rs against ws, with and without
+// permessage-deflate: a server process, N connections from a client process, each
+// sends and gets back one message (so compression contexts exist), then sits idle.
+// Reports the server's RSS growth per connection. Usage: node bench/memory.js [N]
+
+const { fork } = require('child_process');
+const path = require('path');
+
+const N = Number(process.argv[2] || 1000);
+
+if (process.argv[2] === 'server') {
+  const impl = process.argv[3];
+  const deflate = process.argv[4] === 'deflate';
+  const { WebSocketServer } = impl === 'ws' ? require('ws') : require('..');
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: deflate }, () => {
+    global.gc && global.gc();
+    process.send({ port: wss.address().port, rss: process.memoryUsage().rss });
+  });
+  wss.on('connection', (ws) => ws.on('message', (d, isBinary) => ws.send(d, { binary: isBinary })));
+  process.on('message', () => {
+    global.gc && global.gc();
+    setTimeout(() => process.send({ rss: process.memoryUsage().rss, clients: wss.clients.size }), 500);
+  });
+} else {
+  const WebSocket = require('ws');
+  const measure = (impl, deflate) =>
+    new Promise((resolve) => {
+      const server = fork(__filename, ['server', impl, deflate ? 'deflate' : 'plain'], { execArgv: ['--expose-gc'] });
+      server.once('message', async ({ port, rss: before }) => {
+        const clients = [];
+        for (let i = 0; i < N; i++) {
+          const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: deflate });
+          clients.push(
+            new Promise((done) => {
+              ws.on('open', () => ws.send(JSON.stringify({ hello: 'world', i, pad: 'x'.repeat(2000) })));
+              ws.on('message', () => done(ws));
+            })
+          );
+          if (i % 100 === 99) await Promise.all(clients.slice(-100));
+        }
+        const sockets = await Promise.all(clients);
+        server.send('measure');
+        server.once('message', ({ rss, clients: count }) => {
+          for (const ws of sockets) ws.terminate();
+          server.kill();
+          resolve({ perConnection: (rss - before) / count, count });
+        });
+      });
+    });
+
+  (async () => {
+    for (const deflate of [false, true]) {
+      const row = {};
+      for (const impl of ['ws', 'ws-rs']) row[impl] = await measure(impl, deflate);
+      const kib = (b) => (b / 1024).toFixed(1);
+      console.log(
+        `${deflate ? 'permessage-deflate' : 'no compression    '}  ${N} idle connections: ` +
+          `ws ${kib(row.ws.perConnection)} KiB, ws-rs ${kib(row['ws-rs'].perConnection)} KiB of server RSS per connection`
+      );
+    }
+  })();
+}
