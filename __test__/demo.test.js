@@ -12,12 +12,12 @@ const { once } = require('events');
 const WebSocket = require('..');
 
 test('chat demo serves its page and relays messages to every client', async () => {
-  const port = 20000 + Math.floor(Math.random() * 20000);
   const child = spawn(process.execPath, [path.join(__dirname, '..', 'examples', 'chat', 'server.js')], {
-    env: { ...process.env, PORT: String(port) }
+    env: { ...process.env, PORT: '0' }
   });
   try {
-    await once(child.stdout, 'data');
+    const [line] = await once(child.stdout, 'data');
+    const port = Number(/localhost:(\d+)/.exec(line.toString())[1]);
     const page = await new Promise((resolve, reject) => {
       http.get(`http://127.0.0.1:${port}/`, (res) => {
         let body = '';

@@ -1,7 +1,7 @@
 'use strict';
 
 // The demo behind `npm start`: a chat page on http://localhost:8080 (PORT overrides)
-// whose browser WebSocket talks to a ws-rs server that relays every message to
+// (PORT=0: any free port) whose browser WebSocket talks to a ws-rs server that relays every message to
 // everyone connected.
 
 const http = require('http');
@@ -47,5 +47,5 @@ wss.on('connection', (ws) => {
 });
 
 server.listen(port, () => {
-  console.log(`ws-rs chat: open http://localhost:${port} in a few browser tabs`);
+  console.log(`ws-rs chat: open http://localhost:${server.address().port} in a few browser tabs`);
 });
