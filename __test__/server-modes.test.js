@@ -167,3 +167,107 @@ test('with { server }, getConnections() counts open WebSockets and close(cb) wai
     return { count, order };
   });
 });
+
+test('path mismatch, oversized headers, and garbage pipelined after the request', async () => {
+  const net = require('net');
+  const exchange = async (port, bytes) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    await once(socket, 'connect');
+    socket.write(bytes);
+    let out = Buffer.alloc(0);
+    socket.on('data', (c) => (out = Buffer.concat([out, c])));
+    await new Promise((resolve) => {
+      socket.on('close', resolve);
+      setTimeout(() => socket.destroy(), 1000);
+    });
+    return out.toString('latin1').replace(/\r\nDate: [^\r]*/, '');
+  };
+  const upgrade = (path, extra = '') =>
+    `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
+  await same(async (impl) => {
+    const wss = new impls[impl].WebSocketServer({ port: 0, host: '127.0.0.1', path: '/ws' });
+    await once(wss, 'listening');
+    const errors = [];
+    wss.on('connection', (ws) => ws.on('error', (e) => errors.push(e.message)));
+    const port = wss.address().port;
+    const results = {
+      wrongPath: await exchange(port, upgrade('/other')),
+      queryOk: (await exchange(port, upgrade('/ws?x=1'))).split('\r\n')[0],
+      oversized: await exchange(port, upgrade('/ws', `X-Big: ${'a'.repeat(20000)}\r\n`)),
+      // A 101, then a close 1002 for bytes that are not a valid frame.
+      garbage: Buffer.from((await exchange(port, upgrade('/ws') + '\xff\xff\xff\xff')).split('\r\n\r\n')[1], 'latin1').toString('hex')
+    };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    results.errors = errors;
+    await new Promise((resolve) => wss.close(resolve));
+    return results;
+  });
+});
+
+test('any Duplex: a handshake over an in-memory stream pair', async () => {
+  const { Duplex } = require('stream');
+  /** Two Duplex ends wired to each other. */
+  function pair() {
+    const a = new Duplex({ read() {}, write(chunk, enc, cb) { b.push(chunk); cb(); }, final(cb) { b.push(null); cb(); } });
+    const b = new Duplex({ read() {}, write(chunk, enc, cb) { a.push(chunk); cb(); }, final(cb) { a.push(null); cb(); } });
+    return [a, b];
+  }
+  await same(async (impl) => {
+    const wss = new impls[impl].WebSocketServer({ noServer: true });
+    const [serverEnd, clientEnd] = pair();
+    const req = {
+      method: 'GET',
+      url: '/',
+      headers: {
+        upgrade: 'websocket',
+        connection: 'Upgrade',
+        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        'sec-websocket-version': '13'
+      },
+      socket: serverEnd
+    };
+    const received = [];
+    clientEnd.on('data', (c) => received.push(c));
+    const got = new Promise((resolve) =>
+      wss.handleUpgrade(req, serverEnd, Buffer.alloc(0), (ws) => {
+        ws.on('message', (d) => {
+          ws.send(`echo ${d}`);
+          resolve(d.toString());
+        });
+      })
+    );
+    // A masked text frame "hi".
+    const mask = [1, 2, 3, 4];
+    clientEnd.write(Buffer.from([0x81, 0x82, ...mask, 'h'.charCodeAt(0) ^ 1, 'i'.charCodeAt(0) ^ 2]));
+    const message = await got;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const all = Buffer.concat(received).toString('latin1');
+    return { message, response: all.split('\r\n')[0], frame: Buffer.from(all.split('\r\n\r\n')[1], 'latin1').toString() };
+  });
+});
+
+test('ws._socket address fields after the handshake match ws', async () => {
+  await same(async (impl) => {
+    const wss = new impls[impl].WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(wss, 'listening');
+    const fields = new Promise((resolve) =>
+      wss.on('connection', (ws, req) => {
+        const s = ws._socket;
+        resolve({
+          remoteAddress: s.remoteAddress,
+          remoteFamily: s.remoteFamily,
+          localAddress: s.localAddress,
+          localPortOk: s.localPort === wss.address().port,
+          reqRemoteAddress: req.socket.remoteAddress
+        });
+      })
+    );
+    const client = await connect('ws', `ws://127.0.0.1:${wss.address().port}`);
+    const result = await fields;
+    client.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+    return result;
+  });
+});
