@@ -10,7 +10,7 @@ const http = require('http');
 const net = require('net');
 const { once } = require('events');
 
-const { impls, startServer, stopServer, same, acceptFor } = require('./helpers');
+const { impls, startServer, stopServer, same, acceptFor, collect } = require('./helpers');
 
 
 function outcome(ws, extra = () => {}) {
@@ -207,4 +207,120 @@ test('client: allowSynchronousEvents false gives each message its own turn', asy
     });
   }
   server.close();
+});
+
+test('client: origin, protocolVersion 8, custom headers and finishRequest reach the server as with ws', async () => {
+  const seen = [];
+  const { wss, url } = await startServer('ws', {
+    verifyClient: (info) => {
+      const h = info.req.headers;
+      seen.push([info.origin, h['sec-websocket-version'], h['x-custom'], h['x-finish']]);
+      return true;
+    }
+  });
+  await same(async (impl) => {
+    seen.length = 0;
+    for (const protocolVersion of [8, 13]) {
+      const ws = new impls[impl](url, {
+        origin: 'https://example.test',
+        protocolVersion,
+        headers: { 'X-Custom': 'yes' },
+        finishRequest: (req) => {
+          req.setHeader('X-Finish', 'done');
+          req.end();
+        }
+      });
+      await once(ws, 'open');
+      ws.close();
+      await once(ws, 'close');
+    }
+    return [...seen];
+  });
+  await stopServer(wss);
+});
+
+test('client: through an http.Agent that tunnels via a CONNECT proxy', async () => {
+  const { wss, url } = await startServer('ws');
+  wss.on('connection', (s) => s.on('message', (d) => s.send(`proxied ${d}`)));
+  let tunnels = 0;
+  const proxy = http.createServer();
+  proxy.on('connect', (req, clientSocket, head) => {
+    tunnels++;
+    const [host, port] = req.url.split(':');
+    const upstream = net.connect(Number(port), host, () => {
+      clientSocket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(clientSocket);
+      clientSocket.pipe(upstream);
+    });
+    upstream.on('error', () => clientSocket.destroy());
+    clientSocket.on('error', () => upstream.destroy());
+  });
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+
+  class TunnelAgent extends http.Agent {
+    createConnection(options, cb) {
+      const socket = net.connect(proxy.address().port, '127.0.0.1');
+      socket.once('connect', () => socket.write(`CONNECT ${options.host}:${options.port} HTTP/1.1\r\nHost: ${options.host}\r\n\r\n`));
+      socket.once('data', (chunk) => {
+        if (!chunk.toString().startsWith('HTTP/1.1 200')) return cb(new Error('proxy refused'));
+        cb(null, socket);
+      });
+      socket.once('error', cb);
+    }
+  }
+
+  await same(async (impl) => {
+    const before = tunnels;
+    const ws = new impls[impl](url, { agent: new TunnelAgent() });
+    await once(ws, 'open');
+    const got = collect(ws, 1);
+    ws.send('hello');
+    const [[data]] = await got;
+    ws.close();
+    await once(ws, 'close');
+    return [data.toString(), tunnels - before];
+  });
+  proxy.close();
+  await stopServer(wss);
+});
+
+test('client: pause() stops message events until resume(), isPaused follows', async () => {
+  const { wss, url } = await startServer('ws');
+  wss.on('connection', (s) => s.on('message', () => s.send('reply')));
+  await same(async (impl) => {
+    const ws = new impls[impl](url);
+    await once(ws, 'open');
+    const log = [ws.isPaused];
+    ws.pause();
+    log.push(ws.isPaused);
+    let received = 0;
+    ws.on('message', () => received++);
+    ws.send('go');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    log.push(received);
+    ws.resume();
+    log.push(ws.isPaused);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    log.push(received);
+    ws.close();
+    await once(ws, 'close');
+    return log;
+  });
+  await stopServer(wss);
+});
+
+test('client: binaryType blob', async () => {
+  const { wss, url } = await startServer('ws');
+  wss.on('connection', (s) => s.send(Buffer.from([1, 2, 3])));
+  await same(async (impl) => {
+    const ws = new impls[impl](url);
+    ws.binaryType = 'blob';
+    const [data] = await once(ws, 'message');
+    const bytes = [...new Uint8Array(await data.arrayBuffer())];
+    ws.close();
+    await once(ws, 'close');
+    return [data.constructor.name, bytes, ws.binaryType];
+  });
+  await stopServer(wss);
 });

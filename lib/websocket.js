@@ -93,7 +93,9 @@ class WebSocket extends EventEmitter {
 
     this._generateMask = typeof options.generateMask === 'function' ? options.generateMask : undefined;
     this._allowSynchronousEvents = options.allowSynchronousEvents !== false;
+    // Events held back (allowSynchronousEvents: false, or while paused), in order.
     this._deferred = null;
+    this._deferScheduled = false;
     this._autoPong = !!options.autoPong;
     this._pendingAutoPongs = 0;
     this._maxPendingAutoPongs = options.maxPendingAutoPongs | 0;
@@ -217,6 +219,8 @@ class WebSocket extends EventEmitter {
     if (this._readyState === WebSocket.CONNECTING || this._readyState === WebSocket.CLOSED) return;
     this._paused = false;
     native.pause(this._id, false);
+    // Events that arrived while paused are delivered now, in order.
+    if (this._deferred !== null) this._scheduleDeferred();
   }
 
   /**
@@ -362,20 +366,21 @@ class WebSocket extends EventEmitter {
 
   // Events from the io driver, in wire order (see lib/native.js). With
   // `allowSynchronousEvents: false` each message, ping and pong waits for its own
-  // setImmediate, as in ws, and later events wait behind it.
+  // setImmediate, as in ws, and later events wait behind it. While paused, events
+  // that were already read are held until resume(), as ws's paused socket holds them.
 
   _onMessage(data, isBinary) {
-    if (this._allowSynchronousEvents && this._deferred === null) this._handleMessage(data, isBinary);
+    if (this._allowSynchronousEvents && this._deferred === null && !this._paused) this._handleMessage(data, isBinary);
     else this._defer(true, this._handleMessage, data, isBinary);
   }
 
   _onPing(data) {
-    if (this._allowSynchronousEvents && this._deferred === null) this._handlePing(data);
+    if (this._allowSynchronousEvents && this._deferred === null && !this._paused) this._handlePing(data);
     else this._defer(true, this._handlePing, data);
   }
 
   _onPong(data) {
-    if (this._allowSynchronousEvents && this._deferred === null) this._handlePong(data);
+    if (this._allowSynchronousEvents && this._deferred === null && !this._paused) this._handlePong(data);
     else this._defer(true, this._handlePong, data);
   }
 
@@ -402,9 +407,15 @@ class WebSocket extends EventEmitter {
   _defer(ownTurn, handler, a, b) {
     if (this._deferred === null) {
       this._deferred = [];
-      setImmediate(runDeferred, this);
+      this._scheduleDeferred();
     }
     this._deferred.push(ownTurn, handler, a, b);
+  }
+
+  _scheduleDeferred() {
+    if (this._deferScheduled || this._paused) return;
+    this._deferScheduled = true;
+    setImmediate(runDeferred, this);
   }
 
   _handleMessage(data, isBinary) {
@@ -502,19 +513,21 @@ defineEventAttributes(WebSocket.prototype);
  * next one, which gets a later turn of the event loop.
  */
 function runDeferred(websocket) {
+  websocket._deferScheduled = false;
   const queue = websocket._deferred;
+  if (queue === null || websocket._paused) return;
   let i = 0;
   try {
     do {
       const [handler, a, b] = [queue[i + 1], queue[i + 2], queue[i + 3]];
       i += 4;
       handler.call(websocket, a, b);
-    } while (i < queue.length && !queue[i]);
+    } while (i < queue.length && !queue[i] && !websocket._paused);
   } finally {
     // A listener that throws still leaves the rest for later turns.
     queue.splice(0, i);
     if (queue.length === 0) websocket._deferred = null;
-    else setImmediate(runDeferred, websocket);
+    else websocket._scheduleDeferred();
   }
 }
 

@@ -189,6 +189,10 @@ async fn read_loop(
             control.kill();
             return;
         }
+        if control.paused.load(Ordering::Acquire) {
+            // Paused while waiting: leave the data in the kernel.
+            continue;
+        }
         let read = READ_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             let n = r.try_read(&mut buf)?;
