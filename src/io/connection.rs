@@ -236,7 +236,10 @@ async fn write_loop(
         let mut frames = 0u32;
         let mut end = false;
         if out.is_empty() {
+            // Biased: frames JS queued before terminate() still get their one
+            // attempt, as ws's writes reach the socket before its destroy().
             let batch = tokio::select! {
+                biased;
                 b = ops.recv() => b,
                 _ = control.killed() => return,
             };
@@ -251,6 +254,7 @@ async fn write_loop(
             }
         }
         let written = tokio::select! {
+            biased;
             r = w.write_all(&out) => r,
             _ = control.killed() => return,
         };
