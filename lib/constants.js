@@ -9,12 +9,10 @@ if (typeof Blob !== 'undefined') BINARY_TYPES.push('blob');
 
 module.exports = {
   BINARY_TYPES,
-  CLOSE_TIMEOUT: 30000,
   EMPTY_BUFFER: Buffer.alloc(0),
   GUID: '258EAFA5-E914-47DA-95CA-C5AB0DC85B11',
   kStatusCode: Symbol('status-code'),
   kWebSocket: Symbol('websocket'),
-  NOOP: () => {},
   /** Defaults both ws classes share. */
   DEFAULTS: {
     allowSynchronousEvents: true,
