@@ -155,7 +155,9 @@ async fn connection(
     };
     let mut sender = Sender {
         masks: MaskGen::new(),
-        deflater: agreed.then(|| Deflater::new(15, false, 6)),
+        // Level 1: the generator compresses as cheaply as it can, so it keeps headroom;
+        // the server still inflates and deflates every message in full.
+        deflater: agreed.then(|| Deflater::new(15, false, 1)),
         scratch: Vec::new(),
         out: Vec::new(),
     };
