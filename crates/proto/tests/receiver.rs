@@ -502,3 +502,89 @@ fn compressed_errors() {
         vec![Ev::Err(ProtoError::MaxPayload)]
     );
 }
+
+/// A tiny deterministic generator for the robustness test (no extra dependency).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> usize {
+        (self.next() % n) as usize
+    }
+}
+
+#[test]
+fn hostile_input_never_panics() {
+    // Random bytes, and random mutations of valid (sometimes compressed) frames, fed
+    // in random pieces to every kind of receiver: the result may be any error, but
+    // never a panic, and never more buffered than maxPayload allows.
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut d = Deflater::new(15, false, 6);
+    for round in 0..20_000 {
+        let mut input = Vec::new();
+        for _ in 0..rng.below(6) {
+            let len = rng.below(300);
+            let payload: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            let op = [
+                Opcode::Text,
+                Opcode::Binary,
+                Opcode::Continuation,
+                Opcode::Ping,
+                Opcode::Close,
+            ][rng.below(5)];
+            let mut body = payload.clone();
+            let rsv1 = rng.below(3) == 0;
+            if rsv1 {
+                body.clear();
+                d.compress(&payload, true, &mut body);
+            }
+            let mut f = Vec::new();
+            encode_frame(
+                &mut f,
+                op,
+                rng.below(4) != 0,
+                rsv1,
+                &body,
+                (rng.below(2) == 0).then_some(KEY),
+            );
+            input.extend(f);
+        }
+        for _ in 0..rng.below(8) {
+            if !input.is_empty() {
+                let at = rng.below(input.len() as u64);
+                input[at] = rng.next() as u8;
+            }
+        }
+        if round % 3 == 0 {
+            input = (0..rng.below(600)).map(|_| rng.next() as u8).collect();
+        }
+        for role in [Role::Server, Role::Client] {
+            let mut cfg = if rng.below(2) == 0 {
+                Config::new(role)
+            } else {
+                deflating(role)
+            };
+            cfg.max_payload = 1000;
+            let mut r = Receiver::new(cfg);
+            let mut rec = Rec::default();
+            let mut rest = input.clone();
+            while !rest.is_empty() {
+                let n = 1 + rng.below(rest.len() as u64);
+                let mut piece: Vec<u8> = rest.drain(..n).collect();
+                if r.feed(&mut piece, &mut rec).is_err() {
+                    break;
+                }
+            }
+            for ev in &rec.0 {
+                if let Ev::Msg(_, m) = ev {
+                    assert!(m.len() <= 1000);
+                }
+            }
+        }
+    }
+}
