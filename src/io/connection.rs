@@ -8,7 +8,6 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-
 use tokio::sync::{mpsc, Notify};
 use wsrs_proto::{encode_frame, Deflater, MaskGen, Opcode, Receiver};
 
@@ -26,6 +25,8 @@ pub mod op {
     pub const END: u8 = 16;
     /// Flags (bits of the record's second byte).
     pub const FIN: u8 = 1;
+    /// Compress this frame's payload (permessage-deflate); on the wire RSV1 is set
+    /// on the message's first frame only.
     pub const RSV1: u8 = 2;
     pub const MASK: u8 = 4;
     /// The payload is passed separately (`bigs`), not in the outbox bytes.
