@@ -61,6 +61,7 @@ class WebSocket extends EventEmitter {
     this._id = 0;
     this._paused = false;
     this._pending = [];
+    this._pendingHead = 0;
     this._protocol = '';
     this._readyState = WebSocket.CONNECTING;
     this._receiverErrored = false;
@@ -464,13 +465,24 @@ class WebSocket extends EventEmitter {
   }
 
   _onWritten(frames) {
+    // `_pending` is a queue of [length, callback] pairs read from `_pendingHead`, so a
+    // write burst costs no array copy.
     const pending = this._pending;
-    const n = Math.min(frames * 2, pending.length);
-    const done = pending.splice(0, n);
-    for (let i = 0; i < n; i += 2) {
-      this._bufferedAmount -= done[i];
-      const cb = done[i + 1];
+    const end = Math.min(this._pendingHead + frames * 2, pending.length);
+    while (this._pendingHead < end) {
+      const i = this._pendingHead;
+      this._pendingHead = i + 2;
+      this._bufferedAmount -= pending[i];
+      const cb = pending[i + 1];
+      pending[i + 1] = undefined;
       if (cb) cb();
+    }
+    if (this._pendingHead === pending.length) {
+      pending.length = 0;
+      this._pendingHead = 0;
+    } else if (this._pendingHead > 4096) {
+      pending.splice(0, this._pendingHead);
+      this._pendingHead = 0;
     }
   }
 
@@ -482,8 +494,10 @@ class WebSocket extends EventEmitter {
   _handleClosed() {
     clearTimeout(this._closeTimer);
     const pending = this._pending;
+    const head = this._pendingHead;
     this._pending = [];
-    for (let i = 1; i < pending.length; i += 2) {
+    this._pendingHead = 0;
+    for (let i = head + 1; i < pending.length; i += 2) {
       if (pending[i]) pending[i](streamDestroyedError());
     }
     this._readyState = WebSocket.CLOSING;
