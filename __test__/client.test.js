@@ -324,3 +324,25 @@ test('client: binaryType blob', async () => {
   });
   await stopServer(wss);
 });
+
+test('client: send(Blob) keeps its place in the order of sends', async () => {
+  const { wss, url } = await startServer('ws');
+  const received = [];
+  wss.on('connection', (s) => s.on('message', (d, isBinary) => received.push([d.toString(), isBinary])));
+  await same(async (impl) => {
+    received.length = 0;
+    const ws = new impls[impl](url);
+    await once(ws, 'open');
+    const order = [];
+    ws.send('before', () => order.push('before'));
+    ws.send(new Blob(['blob ', 'content']), () => order.push('blob'));
+    const during = ws.bufferedAmount >= 12;
+    ws.send('after', () => order.push('after'));
+    await new Promise((resolve) => ws.send(Buffer.from('last'), resolve));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    ws.close();
+    await once(ws, 'close');
+    return { received: [...received], order, during };
+  });
+  await stopServer(wss);
+});

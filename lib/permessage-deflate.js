@@ -6,6 +6,8 @@
  * parameters and turns them into what the core needs.
  */
 
+const { byteLengthOf } = require('./validation');
+
 const EXTENSION_NAME = 'permessage-deflate';
 
 /**
@@ -175,13 +177,12 @@ class PerMessageDeflate {
    * Whether a message sent with `compress: true` is compressed: as in ws, the
    * threshold only applies without context takeover on our side.
    *
-   * @param {(string|Buffer)} data The message (its size is only measured if needed)
+   * @param {(string|Buffer|Blob)} data The message (its size is only measured if needed)
    */
   shouldCompress(data) {
     const noTakeover = this.params[this._isServer ? 'server_no_context_takeover' : 'client_no_context_takeover'];
     if (!noTakeover) return true;
-    const byteLength = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    return byteLength >= this._threshold;
+    return byteLengthOf(data) >= this._threshold;
   }
 
   /** The Rust core's view of this agreement. */

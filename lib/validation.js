@@ -28,4 +28,26 @@ function toBuffer(data) {
   return Buffer.from(String(data));
 }
 
-module.exports = { isValidStatusCode, toBuffer };
+/**
+ * Whether `value` is a Blob (sent asynchronously, as ws does).
+ *
+ * @param {*} value
+ * @return {boolean}
+ */
+function isBlob(value) {
+  return typeof Blob !== 'undefined' && value instanceof Blob;
+}
+
+/**
+ * The byte length of send()'s data without converting it.
+ *
+ * @param {(string|Buffer|Blob)} data
+ * @return {number}
+ */
+function byteLengthOf(data) {
+  if (typeof data === 'string') return Buffer.byteLength(data);
+  if (isBlob(data)) return data.size;
+  return toBuffer(data).length;
+}
+
+module.exports = { byteLengthOf, isBlob, isValidStatusCode, toBuffer };

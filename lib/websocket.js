@@ -19,7 +19,7 @@ const { defineEventAttributes } = require('./event-target');
 const extension = require('./extension');
 const { EXTENSION_NAME, PerMessageDeflate, acceptAsClient, normalizeParams, offer } = require('./permessage-deflate');
 const { protocolError, streamDestroyedError } = require('./errors');
-const { isValidStatusCode, toBuffer } = require('./validation');
+const { byteLengthOf, isBlob, isValidStatusCode, toBuffer } = require('./validation');
 const {
   BINARY_TYPES,
   DEFAULTS,
@@ -62,6 +62,8 @@ class WebSocket extends EventEmitter {
     this._paused = false;
     this._pending = [];
     this._pendingHead = 0;
+    // Sends waiting behind a Blob being read, or null.
+    this._blocked = null;
     this._protocol = '';
     this._readyState = WebSocket.CONNECTING;
     this._receiverErrored = false;
@@ -310,7 +312,8 @@ class WebSocket extends EventEmitter {
       ...options
     };
 
-    const payload = typeof data === 'string' ? data : data === undefined ? EMPTY_BUFFER : toBuffer(data);
+    const payload =
+      typeof data === 'string' || isBlob(data) ? data : data === undefined ? EMPTY_BUFFER : toBuffer(data);
 
     let op;
     if (this._fragmenting) {
@@ -349,6 +352,15 @@ class WebSocket extends EventEmitter {
   }
 
   _queue(op, flags, payload, cb) {
+    // A Blob is read asynchronously; it and everything queued after it wait, in order.
+    if (this._blocked !== null || isBlob(payload)) {
+      this._block(op, flags, payload, cb);
+      return;
+    }
+    if (op === OP.END) {
+      native.queue(this._id, OP.END, 0, null);
+      return;
+    }
     let key;
     if (this._generateMask !== undefined && flags & FLAG.MASK) {
       key = Buffer.alloc(4);
@@ -359,10 +371,55 @@ class WebSocket extends EventEmitter {
     this._pending.push(len, cb);
   }
 
+  _block(op, flags, payload, cb) {
+    const entry = [op, flags, payload, cb];
+    if (this._blocked === null) this._blocked = [];
+    this._blocked.push(entry);
+    if (!isBlob(payload)) return;
+
+    this._bufferedAmount += payload.size;
+    payload.arrayBuffer().then(
+      (buffer) => {
+        this._bufferedAmount -= payload.size;
+        entry[2] = Buffer.from(buffer);
+        this._unblock();
+      },
+      (err) => {
+        // As ws: the read error fails the connection.
+        this._bufferedAmount -= payload.size;
+        entry[2] = null;
+        process.nextTick(cb || (() => {}), err);
+        entry[3] = undefined;
+        this._unblock();
+        if (!this._errorEmitted) {
+          this._errorEmitted = true;
+          this.emit('error', err);
+        }
+        this.terminate();
+      }
+    );
+  }
+
+  _unblock() {
+    const blocked = this._blocked;
+    while (blocked.length !== 0 && !isBlob(blocked[0][2])) {
+      const [op, flags, payload, cb] = blocked.shift();
+      if (payload === null) continue;
+      if (this._readyState === WebSocket.CLOSED) {
+        if (cb) process.nextTick(cb, new Error('The socket was closed while the blob was being read'));
+        continue;
+      }
+      this._blocked = null;
+      this._queue(op, flags, payload, cb);
+      this._blocked = blocked;
+    }
+    if (blocked.length === 0) this._blocked = null;
+  }
+
   _end() {
     if (this._ended) return;
     this._ended = true;
-    native.queue(this._id, OP.END, 0, null);
+    this._queue(OP.END, 0, null, undefined);
   }
 
   // Events from the io driver, in wire order (see lib/native.js). With
@@ -605,9 +662,7 @@ function closePayload(code, data) {
 }
 
 function sendAfterClose(websocket, data, cb) {
-  if (data) {
-    websocket._bufferedAmount += typeof data === 'string' ? Buffer.byteLength(data) : toBuffer(data).length;
-  }
+  if (data) websocket._bufferedAmount += byteLengthOf(data);
 
   if (cb) {
     const err = new Error(
