@@ -25,7 +25,8 @@ function toBuffer(data) {
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  return Buffer.from(String(data));
+  // Arrays of bytes, objects with valueOf or toPrimitive: what Buffer.from takes (as ws).
+  return Buffer.from(data);
 }
 
 /**
