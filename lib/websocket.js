@@ -270,8 +270,8 @@ class WebSocket extends EventEmitter {
       return;
     }
 
-    const payload = data === undefined ? EMPTY_BUFFER : toBuffer(data);
-    if (payload.length > 125) {
+    const payload = data === undefined ? EMPTY_BUFFER : isBlob(data) ? data : toBuffer(data);
+    if (byteLengthOf(payload) > 125) {
       throw new RangeError('The data size must not be greater than 125 bytes');
     }
 
