@@ -346,3 +346,33 @@ test('client: send(Blob) keeps its place in the order of sends', async () => {
   });
   await stopServer(wss);
 });
+
+test('client: protocols from the argument or from options, as ws', async () => {
+  const seen = [];
+  const { wss, url } = await startServer('ws', {
+    handleProtocols: (set) => {
+      seen.push([...set].join(','));
+      return [...set][0];
+    }
+  });
+  await same(async (impl) => {
+    seen.length = 0;
+    const variants = [
+      [url, ['a', 'b']],
+      [url, 'c'],
+      [url, { protocols: ['d'] }],
+      [url, undefined, { protocols: 'e' }],
+      [url, [], { protocols: ['f'] }]
+    ];
+    const protocols = [];
+    for (const args of variants) {
+      const ws = new impls[impl](...args);
+      await once(ws, 'open');
+      protocols.push(ws.protocol);
+      ws.close();
+      await once(ws, 'close');
+    }
+    return { protocols, seen: [...seen] };
+  });
+  await stopServer(wss);
+});

@@ -74,19 +74,19 @@ class WebSocket extends EventEmitter {
       this._isServer = false;
       this._redirects = 0;
 
+      // As ws: explicit protocols win; else `options.protocols`; an object in the
+      // protocols position is the options.
+      const fromOptions = (opts) =>
+        !opts || opts.protocols === undefined ? [] : Array.isArray(opts.protocols) ? opts.protocols : [opts.protocols];
       if (protocols === undefined) {
-        protocols = [];
+        protocols = fromOptions(options);
       } else if (!Array.isArray(protocols)) {
         if (typeof protocols === 'object' && protocols !== null) {
           options = protocols;
-          protocols = [];
+          protocols = fromOptions(options);
         } else {
           protocols = [protocols];
         }
-      }
-
-      if (options && options.protocols !== undefined && protocols.length === 0) {
-        protocols = Array.isArray(options.protocols) ? options.protocols : [options.protocols];
       }
 
       options = initAsClient(this, address, protocols, options);
