@@ -65,13 +65,13 @@ pub fn bridged_feed(
             events.error(err);
         }
     }
-    take_batch(&state.bridged_queue, &mut log)
+    take_batch(&state.bridged_queue, &mut log, |_| {})
 }
 
 /// Takes the next batch of bridged events, when one feed produced more than fit.
 #[napi(catch_unwind)]
 pub fn bridged_drain(state: &External<EnvState>, mut log: BufferSlice) -> Option<Batch> {
-    take_batch(&state.bridged_queue, &mut log)
+    take_batch(&state.bridged_queue, &mut log, |_| {})
 }
 
 /// Forgets a bridged connection once its socket has closed.

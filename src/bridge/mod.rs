@@ -228,9 +228,17 @@ pub fn flush(
     let conns = state.conns.borrow();
     let mut bridged = state.bridged.borrow_mut();
     let mut batches: HashMap<u32, OpBatch> = HashMap::new();
-    let words = read_u32s(&log, count as usize * 4);
     let mut pos = 0usize;
-    for rec in words.chunks_exact(4) {
+    for bytes in log.chunks_exact(16).take(count as usize) {
+        let word = |i: usize| {
+            u32::from_le_bytes([
+                bytes[i * 4],
+                bytes[i * 4 + 1],
+                bytes[i * 4 + 2],
+                bytes[i * 4 + 3],
+            ])
+        };
+        let rec = [word(0), word(1), word(2), word(3)];
         let (id, code, flags, len) = (rec[0], rec[1] as u8, (rec[1] >> 8) as u8, rec[2] as usize);
         // A key from the user's `generateMask` precedes the payload in the outbox.
         let key = if flags & op::KEYED != 0 && pos + 4 <= data.len() {
@@ -273,14 +281,6 @@ pub fn flush(
     (!writes.is_empty()).then_some(writes)
 }
 
-fn read_u32s(bytes: &[u8], n: usize) -> Vec<u32> {
-    bytes
-        .chunks_exact(4)
-        .take(n)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
 /// Stops (true) or restarts (false) reading from one connection: ws's `pause()`.
 #[napi(catch_unwind)]
 pub fn pause(state: &External<EnvState>, id: u32, paused: bool) {
@@ -312,22 +312,29 @@ pub struct Batch {
 /// `LOG_CAP` records of four u32), or returns null when there is none.
 #[napi(catch_unwind)]
 pub fn drain(state: &External<EnvState>, mut log: BufferSlice) -> Option<Batch> {
-    let batch = take_batch(&state.queue, &mut log)?;
     let mut conns = state.conns.borrow_mut();
-    for rec in log.chunks_exact(16).take(batch.count as usize) {
-        let word = |i: usize| u32::from_le_bytes([rec[i], rec[i + 1], rec[i + 2], rec[i + 3]]);
-        if word(4) & 0xff == kind::CLOSED {
-            conns.remove(&word(0));
-        }
-    }
-    Some(batch)
+    take_batch(&state.queue, &mut log, |id| {
+        conns.remove(&id);
+    })
 }
 
-fn take_batch(queue: &EventQueue, log: &mut [u8]) -> Option<Batch> {
+/// Pops one chunk into a `Batch`, copying its records into `log`; `on_closed` gets
+/// the id of each connection the chunk reports CLOSED.
+fn take_batch(queue: &EventQueue, log: &mut [u8], mut on_closed: impl FnMut(u32)) -> Option<Batch> {
     let chunk = queue.pop()?;
     let n = (chunk.log.len() / 4).min(LOG_CAP).min(log.len() / 16);
-    for (i, word) in chunk.log.iter().take(n * 4).enumerate() {
-        log[i * 4..i * 4 + 4].copy_from_slice(&word.to_le_bytes());
+    for (rec, out) in chunk
+        .log
+        .chunks_exact(4)
+        .zip(log.chunks_exact_mut(16))
+        .take(n)
+    {
+        for (word, bytes) in rec.iter().zip(out.chunks_exact_mut(4)) {
+            bytes.copy_from_slice(&word.to_le_bytes());
+        }
+        if rec[1] & 0xff == kind::CLOSED {
+            on_closed(rec[0]);
+        }
     }
     Some(Batch {
         count: n as u32,

@@ -140,16 +140,6 @@ impl Receiver {
         self.state == State::Done
     }
 
-    /// Stops reading: later input is ignored (used once the connection is failing).
-    pub fn stop(&mut self) {
-        self.state = State::Done;
-    }
-
-    /// Whether the RSV1 bit of the message being read was set (permessage-deflate).
-    pub fn compressed(&self) -> bool {
-        self.compressed
-    }
-
     /// Parses `input` (unmasking it in place), reporting events to `handler` as they
     /// complete. On a violation, returns it and ignores all later input.
     pub fn feed<H: Handler>(
