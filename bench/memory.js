@@ -3,7 +3,9 @@
 // Server memory per idle connection, ws-rs against ws, with and without
 // permessage-deflate: a server process, N connections from a client process, each
 // sends and gets back one message (so compression contexts exist), then sits idle.
-// Reports the server's RSS growth per connection. Usage: node bench/memory.js [N]
+// Reports the server's RSS growth per connection half a second after the last echo,
+// and again once connections have been idle for longer than ws-rs keeps compression
+// contexts of idle connections (5 s). Usage: node bench/memory.js [N]
 
 const { fork } = require('child_process');
 const path = require('path');
@@ -19,9 +21,11 @@ if (process.argv[2] === 'server') {
     process.send({ port: wss.address().port, rss: process.memoryUsage().rss });
   });
   wss.on('connection', (ws) => ws.on('message', (d, isBinary) => ws.send(d, { binary: isBinary })));
-  process.on('message', () => {
-    global.gc && global.gc();
-    setTimeout(() => process.send({ rss: process.memoryUsage().rss, clients: wss.clients.size }), 500);
+  process.on('message', (delay) => {
+    setTimeout(() => {
+      global.gc && global.gc();
+      process.send({ rss: process.memoryUsage().rss, clients: wss.clients.size });
+    }, delay);
   });
 } else {
   const WebSocket = require('ws');
@@ -41,12 +45,16 @@ if (process.argv[2] === 'server') {
           if (i % 100 === 99) await Promise.all(clients.slice(-100));
         }
         const sockets = await Promise.all(clients);
-        server.send('measure');
-        server.once('message', ({ rss, clients: count }) => {
-          for (const ws of sockets) ws.terminate();
-          server.kill();
-          resolve({ perConnection: (rss - before) / count, count });
-        });
+        const rssAfter = (delay) =>
+          new Promise((done) => {
+            server.send(delay);
+            server.once('message', ({ rss, clients: count }) => done((rss - before) / count));
+          });
+        const soon = await rssAfter(500);
+        const idle = await rssAfter(6000);
+        for (const ws of sockets) ws.terminate();
+        server.kill();
+        resolve({ soon, idle });
       });
     });
 
@@ -55,10 +63,13 @@ if (process.argv[2] === 'server') {
       const row = {};
       for (const impl of ['ws', 'ws-rs']) row[impl] = await measure(impl, deflate);
       const kib = (b) => (b / 1024).toFixed(1);
-      console.log(
-        `${deflate ? 'permessage-deflate' : 'no compression    '}  ${N} idle connections: ` +
-          `ws ${kib(row.ws.perConnection)} KiB, ws-rs ${kib(row['ws-rs'].perConnection)} KiB of server RSS per connection`
-      );
+      for (const when of ['soon', 'idle']) {
+        console.log(
+          `${deflate ? 'permessage-deflate' : 'no compression    '}  ${N} connections, ` +
+            `${when === 'soon' ? 'idle 0.5 s' : 'idle 6.5 s'}: ws ${kib(row.ws[when])} KiB, ` +
+            `ws-rs ${kib(row['ws-rs'][when])} KiB of server RSS per connection`
+        );
+      }
     }
   })();
 }

@@ -3,7 +3,8 @@
 //! is closed (and reported CLOSED) when both are done.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -185,6 +186,10 @@ async fn read_loop(
         let ready = tokio::select! {
             ready = r.readable() => ready,
             _ = control.killed() => return,
+            _ = tokio::time::sleep(context_idle()), if receiver.holds_context() => {
+                receiver.release_idle_context();
+                continue;
+            }
         };
         if ready.is_err() {
             control.kill();
@@ -243,6 +248,10 @@ async fn write_loop(
                 biased;
                 b = ops.recv() => b,
                 _ = control.killed() => return,
+                _ = tokio::time::sleep(context_idle()), if writer.holds_context() => {
+                    writer.release_idle_context();
+                    continue;
+                }
             };
             let Some(batch) = batch else { return };
             end |= writer.encode(&batch, &mut out, &mut frames);
@@ -280,6 +289,23 @@ async fn write_loop(
     }
 }
 
+/// How long each half of a connection may go without receiving (or sending) before
+/// it gives its permessage-deflate context back to the io thread's pool (a zlib-rs
+/// deflate context is about 300 KiB), keeping only a window of history to resume the
+/// stream with: `WS_RS_DEFLATE_IDLE_MS`, default 5 s. Priming a context again costs
+/// about as much as compressing 16 KiB, so this only needs to exceed the gaps between
+/// messages of busy connections.
+fn context_idle() -> Duration {
+    static IDLE: OnceLock<Duration> = OnceLock::new();
+    *IDLE.get_or_init(|| {
+        let ms = std::env::var("WS_RS_DEFLATE_IDLE_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(5000);
+        Duration::from_millis(ms)
+    })
+}
+
 /// A write buffer larger than this is released after each write.
 const IDLE_KEEP: usize = 16 * 1024;
 
@@ -300,6 +326,18 @@ impl FrameWriter {
             masks: MaskGen::new(),
             deflater,
             scratch: Vec::new(),
+        }
+    }
+
+    /// True while the deflater holds a zlib context.
+    pub fn holds_context(&self) -> bool {
+        self.deflater.as_ref().is_some_and(Deflater::holds_context)
+    }
+
+    /// Lets go of the deflate context between messages; see [`Deflater::release_idle`].
+    pub fn release_idle_context(&mut self) {
+        if let Some(deflater) = self.deflater.as_mut() {
+            deflater.release_idle();
         }
     }
 

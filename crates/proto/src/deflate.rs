@@ -2,9 +2,20 @@
 //! [`Deflater`] for the sender, each owned by one side of a connection.
 //!
 //! Raw deflate with a sync flush per message; the `00 00 ff ff` tail that flush ends
-//! with is stripped on send and added back on receive (RFC 7692 7.2.1-7.2.2). Contexts
-//! are allocated on first use and dropped again between messages when context
-//! takeover is off, so idle connections hold no zlib state.
+//! with is stripped on send and added back on receive (RFC 7692 7.2.1-7.2.2).
+//!
+//! zlib state is the bulk of a compressed connection's memory (a zlib-rs deflate
+//! context touches about 300 KiB), so a connection holds one only while it uses it:
+//! - contexts are taken from a small per-thread pool when a message starts, and go
+//!   back to it (reset) when no longer needed;
+//! - without context takeover that is after every message;
+//! - with context takeover the caller may [`Deflater::release_idle`] /
+//!   [`Inflater::release_idle`] between messages. The side keeps the last window's worth
+//!   of message bytes and primes the next context with them as a preset dictionary, so
+//!   the stream stays exactly as the peer expects.
+
+use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
@@ -60,21 +71,217 @@ pub struct InflateConfig {
     pub no_context_takeover: bool,
 }
 
+/// The most recent bytes of one direction's uncompressed stream, at most a window's
+/// worth once compacted: what a fresh context needs as its dictionary to continue the
+/// stream after [`Deflater::release_idle`] / [`Inflater::release_idle`].
+struct History {
+    bytes: Vec<u8>,
+    window: usize,
+}
+
+impl History {
+    fn new(window_bits: u8) -> Self {
+        History {
+            bytes: Vec::new(),
+            window: 1 << window_bits,
+        }
+    }
+
+    /// Appends stream bytes. Copies at most a window per call; the buffer may reach two
+    /// windows before its front is dropped, so the memmove is amortized.
+    fn push(&mut self, data: &[u8]) {
+        if data.len() >= self.window {
+            self.bytes.clear();
+            self.bytes
+                .extend_from_slice(&data[data.len() - self.window..]);
+            return;
+        }
+        self.bytes.extend_from_slice(data);
+        if self.bytes.len() > 2 * self.window {
+            self.bytes.drain(..self.bytes.len() - self.window);
+        }
+    }
+
+    fn dictionary(&self) -> &[u8] {
+        &self.bytes[self.bytes.len().saturating_sub(self.window)..]
+    }
+
+    /// Keeps only the dictionary, in a buffer of its own size.
+    fn compact(&mut self) {
+        let cut = self.bytes.len().saturating_sub(self.window);
+        self.bytes.drain(..cut);
+        self.bytes.shrink_to_fit();
+    }
+
+    fn clear(&mut self) {
+        self.bytes = Vec::new();
+    }
+}
+
+/// What pooled contexts must agree on to be interchangeable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key {
+    window_bits: u8,
+    /// Deflate only; 0 for inflate contexts.
+    level: u32,
+}
+
+/// Idle contexts kept per thread and kind; more are freed.
+const POOL_KEEP: usize = 4;
+
+type Pool<C> = RefCell<Vec<(Key, C)>>;
+
+thread_local! {
+    static DEFLATE_POOL: Pool<Compress> = const { RefCell::new(Vec::new()) };
+    static INFLATE_POOL: Pool<Decompress> = const { RefCell::new(Vec::new()) };
+}
+
+/// A zlib context kind: how to make, reset and prime one, and its per-thread pool of
+/// reset contexts (taking one for a message then costs a reset, not an allocation).
+trait Context: Sized + 'static {
+    fn create(key: Key) -> Self;
+    fn reset(&mut self);
+    /// Sets the preset dictionary of a fresh raw stream; that cannot fail.
+    fn prime(&mut self, dictionary: &[u8]);
+    fn pool() -> &'static LocalKey<Pool<Self>>;
+
+    fn take(key: Key) -> Self {
+        Self::pool()
+            .try_with(|pool| {
+                let mut pool = pool.borrow_mut();
+                let at = pool.iter().position(|(k, _)| *k == key)?;
+                Some(pool.swap_remove(at).1)
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Self::create(key))
+    }
+
+    /// Resets the context and keeps it for the next taker on this thread, if there is
+    /// room.
+    fn give(key: Key, mut ctx: Self) {
+        ctx.reset();
+        let _ = Self::pool().try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < POOL_KEEP {
+                pool.push((key, ctx));
+            }
+        });
+    }
+}
+
+impl Context for Compress {
+    fn create(key: Key) -> Self {
+        Compress::new_with_window_bits(Compression::new(key.level), false, key.window_bits)
+    }
+    fn reset(&mut self) {
+        Compress::reset(self);
+    }
+    fn prime(&mut self, dictionary: &[u8]) {
+        let _ = self.set_dictionary(dictionary);
+    }
+    fn pool() -> &'static LocalKey<Pool<Self>> {
+        &DEFLATE_POOL
+    }
+}
+
+impl Context for Decompress {
+    fn create(key: Key) -> Self {
+        Decompress::new_with_window_bits(false, key.window_bits)
+    }
+    fn reset(&mut self) {
+        Decompress::reset(self, false);
+    }
+    fn prime(&mut self, dictionary: &[u8]) {
+        let _ = self.set_dictionary(dictionary);
+    }
+    fn pool() -> &'static LocalKey<Pool<Self>> {
+        &INFLATE_POOL
+    }
+}
+
+/// One direction of a connection's compressed stream: the context it holds while in
+/// use, and with context takeover the history to resume from without one.
+struct Stream<C: Context> {
+    ctx: Option<C>,
+    key: Key,
+    takeover: bool,
+    history: History,
+    mid_message: bool,
+}
+
+impl<C: Context> Stream<C> {
+    fn new(key: Key, takeover: bool) -> Self {
+        Stream {
+            ctx: None,
+            key,
+            takeover,
+            history: History::new(key.window_bits),
+            mid_message: false,
+        }
+    }
+
+    /// The context, taken from the pool and primed with the history if not held.
+    fn context(&mut self) -> &mut C {
+        let (key, history) = (self.key, &self.history);
+        self.ctx.get_or_insert_with(|| {
+            let mut ctx = C::take(key);
+            if !history.dictionary().is_empty() {
+                ctx.prime(history.dictionary());
+            }
+            ctx
+        })
+    }
+
+    /// Notes uncompressed stream bytes (message payload) the context has seen.
+    fn record(&mut self, bytes: &[u8]) {
+        if self.takeover {
+            self.history.push(bytes);
+        }
+    }
+
+    /// Ends a message; without context takeover the context goes back at once.
+    fn end_message(&mut self) {
+        self.mid_message = false;
+        if !self.takeover {
+            self.release();
+        }
+    }
+
+    fn release(&mut self) {
+        if self.mid_message {
+            return;
+        }
+        if let Some(ctx) = self.ctx.take() {
+            C::give(self.key, ctx);
+        }
+        self.history.compact();
+    }
+}
+
+impl<C: Context> Drop for Stream<C> {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.ctx.take() {
+            C::give(self.key, ctx);
+        }
+    }
+}
+
 /// Decompresses incoming messages.
 pub struct Inflater {
-    ctx: Option<Decompress>,
-    window_bits: u8,
-    no_context_takeover: bool,
+    stream: Stream<Decompress>,
 }
 
 impl Inflater {
     /// `window_bits`: the peer's negotiated maximum; `no_context_takeover`: the peer
     /// resets its context after each message.
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
-        Inflater {
-            ctx: None,
+        let key = Key {
             window_bits: usable_window_bits(window_bits),
-            no_context_takeover,
+            level: 0,
+        };
+        Inflater {
+            stream: Stream::new(key, !no_context_takeover),
         }
     }
 
@@ -87,87 +294,107 @@ impl Inflater {
         out: &mut Vec<u8>,
         limit: u64,
     ) -> Result<(), ProtoError> {
-        let bits = self.window_bits;
-        let ctx = self
-            .ctx
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
-        let mut input = input;
-        loop {
-            if out.capacity() - out.len() < STEP {
-                out.reserve(STEP.max(out.len() / 2));
-            }
-            // At most STEP bytes per step, and never more than one byte past the
-            // limit: a bomb is stopped having buffered at most `limit + 1` bytes.
-            let room = match limit {
-                0 => STEP,
-                _ => (limit + 1)
-                    .saturating_sub(out.len() as u64)
-                    .min(STEP as u64) as usize,
-            };
-            let window = &mut out.spare_capacity_mut()[..room];
-            let (in_before, out_before) = (ctx.total_in(), ctx.total_out());
-            let status = ctx
-                .decompress_uninit(input, window, FlushDecompress::Sync)
-                .map_err(|e| inflate_error(&e))?;
-            let consumed = (ctx.total_in() - in_before) as usize;
-            let produced = (ctx.total_out() - out_before) as usize;
-            // SAFETY: the inflater initialized the first `produced` bytes of the spare
-            // capacity it was given (`produced <= room <= STEP <= spare capacity`).
-            unsafe { out.set_len(out.len() + produced) };
-            input = &input[consumed..];
-            if limit > 0 && out.len() as u64 > limit {
-                return Err(ProtoError::MaxPayload);
-            }
-            if status == Status::StreamEnd {
-                // A final block ends the stream: the next message starts a new one.
-                ctx.reset(false);
-                return Ok(());
-            }
-            if produced < room && (input.is_empty() || consumed == 0) {
-                return Ok(());
-            }
+        self.stream.mid_message = true;
+        let start = out.len();
+        let result = inflate_into(self.stream.context(), input, out, limit);
+        if result == Ok(true) {
+            // The stream ended, and with it the window the next message may refer to.
+            self.stream.history.clear();
+        } else {
+            self.stream.record(&out[start..]);
         }
+        result.map(|_| ())
     }
 
-    /// Ends a message: feeds the stripped tail and, without context takeover, drops
-    /// the context.
+    /// Ends a message: feeds the stripped tail and, without context takeover, gives
+    /// the context back.
     pub fn finish(&mut self, out: &mut Vec<u8>, limit: u64) -> Result<(), ProtoError> {
         self.inflate(&TAIL, out, limit)?;
-        if self.no_context_takeover {
-            self.ctx = None;
-        }
+        self.stream.end_message();
         Ok(())
+    }
+
+    /// True while this side holds a zlib context.
+    pub fn holds_context(&self) -> bool {
+        self.stream.ctx.is_some()
+    }
+
+    /// Gives the context back to the thread's pool unless a message is in progress,
+    /// keeping only the window's worth of bytes needed to resume the stream.
+    pub fn release_idle(&mut self) {
+        self.stream.release();
+    }
+}
+
+/// [`Inflater::inflate`]'s work; `Ok(true)` when a final block ended the stream.
+fn inflate_into(
+    ctx: &mut Decompress,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    limit: u64,
+) -> Result<bool, ProtoError> {
+    let mut input = input;
+    loop {
+        if out.capacity() - out.len() < STEP {
+            out.reserve(STEP.max(out.len() / 2));
+        }
+        // At most STEP bytes per step, and never more than one byte past the limit: a
+        // bomb is stopped having buffered at most `limit + 1` bytes.
+        let room = match limit {
+            0 => STEP,
+            _ => (limit + 1)
+                .saturating_sub(out.len() as u64)
+                .min(STEP as u64) as usize,
+        };
+        let window = &mut out.spare_capacity_mut()[..room];
+        let (in_before, out_before) = (ctx.total_in(), ctx.total_out());
+        let status = ctx
+            .decompress_uninit(input, window, FlushDecompress::Sync)
+            .map_err(|e| inflate_error(&e))?;
+        let consumed = (ctx.total_in() - in_before) as usize;
+        let produced = (ctx.total_out() - out_before) as usize;
+        // SAFETY: the inflater initialized the first `produced` bytes of the spare
+        // capacity it was given (`produced <= room <= STEP <= spare capacity`).
+        unsafe { out.set_len(out.len() + produced) };
+        input = &input[consumed..];
+        if limit > 0 && out.len() as u64 > limit {
+            return Err(ProtoError::MaxPayload);
+        }
+        if status == Status::StreamEnd {
+            // A final block ends the stream: the next message starts a new one, with
+            // an empty window.
+            ctx.reset(false);
+            return Ok(true);
+        }
+        if produced < room && (input.is_empty() || consumed == 0) {
+            return Ok(false);
+        }
     }
 }
 
 /// Compresses outgoing messages.
 pub struct Deflater {
-    ctx: Option<Compress>,
-    level: Compression,
-    window_bits: u8,
-    no_context_takeover: bool,
+    stream: Stream<Compress>,
 }
 
 impl Deflater {
     /// `window_bits`: our negotiated maximum; `no_context_takeover`: reset after each
     /// message; `level`: zlib level 0-9.
     pub fn new(window_bits: u8, no_context_takeover: bool, level: u32) -> Self {
-        Deflater {
-            ctx: None,
-            level: Compression::new(level.min(9)),
+        let key = Key {
             window_bits: usable_window_bits(window_bits),
-            no_context_takeover,
+            level: level.min(9),
+        };
+        Deflater {
+            stream: Stream::new(key, !no_context_takeover),
         }
     }
 
     /// Compresses one frame's payload, appending to `out`. With `fin` (the last frame
     /// of the message) the sync-flush tail is stripped and, without context takeover,
-    /// the context dropped.
+    /// the context given back.
     pub fn compress(&mut self, payload: &[u8], fin: bool, out: &mut Vec<u8>) {
-        let (level, bits) = (self.level, self.window_bits);
-        let ctx = self
-            .ctx
-            .get_or_insert_with(|| Compress::new_with_window_bits(level, false, bits));
+        let ctx = self.stream.context();
         let start = out.len();
         let mut input = payload;
         loop {
@@ -180,18 +407,30 @@ impl Deflater {
                 break;
             }
         }
-        if fin {
-            if out.len() >= start + 4 && out[out.len() - 4..] == TAIL {
-                out.truncate(out.len() - 4);
-            }
-            if out.len() == start {
-                // An empty message is one empty stored block (RFC 7692 7.2.3.6).
-                out.push(0x00);
-            }
-            if self.no_context_takeover {
-                self.ctx = None;
-            }
+        self.stream.record(payload);
+        if !fin {
+            self.stream.mid_message = true;
+            return;
         }
+        if out.len() >= start + 4 && out[out.len() - 4..] == TAIL {
+            out.truncate(out.len() - 4);
+        }
+        if out.len() == start {
+            // An empty message is one empty stored block (RFC 7692 7.2.3.6).
+            out.push(0x00);
+        }
+        self.stream.end_message();
+    }
+
+    /// True while this side holds a zlib context.
+    pub fn holds_context(&self) -> bool {
+        self.stream.ctx.is_some()
+    }
+
+    /// Gives the context back to the thread's pool unless a message is in progress,
+    /// keeping only the window's worth of bytes needed to resume the stream.
+    pub fn release_idle(&mut self) {
+        self.stream.release();
     }
 }
 
@@ -246,6 +485,64 @@ mod tests {
                     i.inflate(&wire, &mut msg, 0).unwrap();
                     i.finish(&mut msg, 0).unwrap();
                     assert_eq!(msg, part, "bits {bits} no_takeover {no_takeover}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn released_contexts_resume_the_stream() {
+        // The second "Hello" of RFC 7692 7.2.3.2 refers back into the first even when
+        // both sides released their contexts in between.
+        let mut d = Deflater::new(15, false, 6);
+        let mut i = Inflater::new(15, false);
+        let mut out = Vec::new();
+        d.compress(b"Hello", true, &mut out);
+        let mut msg = Vec::new();
+        i.inflate(&out, &mut msg, 0).unwrap();
+        i.finish(&mut msg, 0).unwrap();
+        d.release_idle();
+        i.release_idle();
+        assert!(!d.holds_context() && !i.holds_context());
+        out.clear();
+        d.compress(b"Hello", true, &mut out);
+        assert_eq!(out, [0xf2, 0x00, 0x11, 0x00, 0x00]);
+        msg.clear();
+        i.inflate(&out, &mut msg, 0).unwrap();
+        i.finish(&mut msg, 0).unwrap();
+        assert_eq!(msg, b"Hello");
+
+        // Every window size, releasing either side at varying points, with messages
+        // that refer across more than a window of history.
+        let text: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| format!("{{\"n\":{},\"k\":\"v{}\"}}", i % 997, i % 7).into_bytes())
+            .collect();
+        for bits in 9..=15u8 {
+            let mut d = Deflater::new(bits, false, 6);
+            let mut i = Inflater::new(bits, false);
+            let mut at = 0;
+            for (n, len) in [10, 700, 1, 5000, 0, 40_000, 300, 66_000, 20]
+                .into_iter()
+                .enumerate()
+            {
+                let part = &text[at..at + len];
+                at += len;
+                let mut wire = Vec::new();
+                // A fragmented message in between: release is refused mid-message.
+                let (first, rest) = part.split_at(len / 2);
+                d.compress(first, false, &mut wire);
+                d.release_idle();
+                assert!(len == 0 || d.holds_context());
+                d.compress(rest, true, &mut wire);
+                let mut msg = Vec::new();
+                i.inflate(&wire, &mut msg, 0).unwrap();
+                i.finish(&mut msg, 0).unwrap();
+                assert_eq!(msg, part, "bits {bits} message {n}");
+                if n % 2 == 0 {
+                    d.release_idle();
+                }
+                if n % 3 == 0 {
+                    i.release_idle();
                 }
             }
         }

@@ -135,6 +135,20 @@ impl Receiver {
         }
     }
 
+    /// True while a permessage-deflate context is held; see
+    /// [`Self::release_idle_context`].
+    pub fn holds_context(&self) -> bool {
+        self.inflater.as_ref().is_some_and(Inflater::holds_context)
+    }
+
+    /// Lets go of the inflate context between messages (kept otherwise), so an idle
+    /// connection holds no zlib state; the next message resumes the stream.
+    pub fn release_idle_context(&mut self) {
+        if let Some(inflater) = self.inflater.as_mut() {
+            inflater.release_idle();
+        }
+    }
+
     /// True once a Close frame was received or a violation found.
     pub fn is_done(&self) -> bool {
         self.state == State::Done

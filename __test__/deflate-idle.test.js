@@ -1,0 +1,69 @@
+'use strict';
+
+// permessage-deflate with context takeover across idle gaps: ws-rs gives an idle
+// connection's zlib contexts back to its io thread and resumes the streams from a
+// window of history (src/io/connection.rs, crates/proto/src/deflate.rs). Here the idle
+// time is cut to 50 ms so that every gap below releases both sides; the peer (ws or
+// ws-rs) keeps its context, so any gap in the resumed history shows as a corrupt or
+// wrong message.
+
+process.env.WS_RS_DEFLATE_IDLE_MS = '50';
+
+const { test } = require('node:test');
+const assert = require('node:assert');
+const { once } = require('events');
+const { setTimeout: sleep } = require('timers/promises');
+
+const { impls, pairs, startServer, stopServer } = require('./helpers');
+
+const words = Array.from({ length: 3000 }, (_, i) => `w${(i * 7919) % 1009}`).join(' ');
+const messages = [
+  'hello',
+  'hello',
+  words.slice(0, 5000),
+  words.slice(0, 5000),
+  words,
+  Buffer.from(words.slice(2000, 9000)),
+  '',
+  words.slice(100, 400)
+];
+
+const combos = [{ threshold: 0 }, { threshold: 0, serverMaxWindowBits: 10, clientMaxWindowBits: 9 }];
+
+for (const [serverImpl, clientImpl] of pairs) {
+  for (const options of combos) {
+    test(`deflate idle release: ${serverImpl} server <-> ${clientImpl} client ${JSON.stringify(options)}`, { timeout: 20000 }, async () => {
+      const { wss, url } = await startServer(serverImpl, { perMessageDeflate: options });
+      wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+      const ws = new impls[clientImpl](url, { perMessageDeflate: options });
+      await once(ws, 'open');
+      assert.strictEqual(ws.extensions, 'permessage-deflate');
+      // A corrupt stream closes the connection: fail with its close code, not a hang.
+      const closed = once(ws, 'close').then(([code]) => {
+        throw new Error(`closed with ${code}`);
+      });
+      closed.catch(() => {});
+      const echo = async (send) => {
+        const reply = once(ws, 'message');
+        send();
+        const [data] = await Promise.race([reply, closed]);
+        return data;
+      };
+      for (const m of messages) {
+        const data = await echo(() => ws.send(m));
+        assert.ok(data.equals(Buffer.from(m)), `echo of ${String(m).slice(0, 20)}`);
+        await sleep(150);
+      }
+      // A fragmented message with a gap in the middle: no side lets go mid-message.
+      const data = await echo(async () => {
+        ws.send(words.slice(0, 3000), { fin: false });
+        await sleep(150);
+        ws.send(words.slice(0, 3000), { fin: true });
+      });
+      assert.ok(data.equals(Buffer.from(words.slice(0, 3000).repeat(2))));
+      ws.close();
+      await closed.catch(() => {});
+      await stopServer(wss);
+    });
+  }
+}
