@@ -23,7 +23,10 @@ const workloads = [
   { name: '16 KiB x 50 conns x 4 in flight', conns: 50, depth: 4, size: 16 * 1024 },
   { name: '1 MiB x 8 conns x 2 in flight', conns: 8, depth: 2, size: 1024 * 1024 },
   { name: 'deflate JSON 256 B x 50 x 8', conns: 50, depth: 8, size: 256, deflate: true },
-  { name: 'deflate text 16 KiB x 50 x 2', conns: 50, depth: 2, size: 16 * 1024, deflate: true }
+  { name: 'deflate text 16 KiB x 50 x 2', conns: 50, depth: 2, size: 16 * 1024, deflate: true },
+  // Both servers at zlib level 1 instead of the default 6: how much of the 16 KiB cost
+  // is compression itself.
+  { name: 'deflate text 16 KiB, level 1', conns: 50, depth: 2, size: 16 * 1024, deflate: true, level: 1 }
 ].filter((w) => !process.env.BENCH_ONLY || w.name.startsWith(process.env.BENCH_ONLY));
 
 const impls = ['ws', 'ws-rs'];
@@ -59,7 +62,9 @@ function cpuOf(pid) {
 }
 
 async function measure(impl, w, port) {
-  const serverArgs = [path.join(__dirname, 'echo-server.js'), impl, String(port)].concat(w.deflate ? ['deflate'] : []);
+  const serverArgs = [path.join(__dirname, 'echo-server.js'), impl, String(port)]
+    .concat(w.deflate ? ['deflate'] : [])
+    .concat(w.level !== undefined ? [String(w.level)] : []);
   const [cmd, args] = pinned(1, process.execPath, serverArgs);
   const server = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {

@@ -71,50 +71,59 @@ pub struct InflateConfig {
     pub no_context_takeover: bool,
 }
 
-/// The most recent bytes of one direction's uncompressed stream, at most a window's
-/// worth once compacted: what a fresh context needs as its dictionary to continue the
-/// stream after [`Deflater::release_idle`] / [`Inflater::release_idle`].
+/// The most recent window's worth of one direction's uncompressed stream: what a fresh
+/// context needs as its dictionary to continue the stream. A ring once full, so each
+/// message costs one copy of at most a window, and no shifting.
 struct History {
-    bytes: Vec<u8>,
+    ring: Vec<u8>,
+    /// Where the oldest byte is (and the next is written) once the ring is full.
+    head: usize,
     window: usize,
 }
 
 impl History {
     fn new(window_bits: u8) -> Self {
         History {
-            bytes: Vec::new(),
+            ring: Vec::new(),
+            head: 0,
             window: 1 << window_bits,
         }
     }
 
-    /// Appends stream bytes. Copies at most a window per call; the buffer may reach two
-    /// windows before its front is dropped, so the memmove is amortized.
     fn push(&mut self, data: &[u8]) {
-        if data.len() >= self.window {
-            self.bytes.clear();
-            self.bytes
-                .extend_from_slice(&data[data.len() - self.window..]);
-            return;
+        let mut data = &data[data.len().saturating_sub(self.window)..];
+        if self.ring.len() < self.window {
+            let take = data.len().min(self.window - self.ring.len());
+            let len = self.ring.len();
+            if self.ring.capacity() < len + take {
+                // Doubling, but never past the window.
+                let want = (len * 2).max(len + take).min(self.window);
+                self.ring.reserve_exact(want - len);
+            }
+            self.ring.extend_from_slice(&data[..take]);
+            data = &data[take..];
         }
-        self.bytes.extend_from_slice(data);
-        if self.bytes.len() > 2 * self.window {
-            self.bytes.drain(..self.bytes.len() - self.window);
+        while !data.is_empty() {
+            let n = data.len().min(self.window - self.head);
+            self.ring[self.head..self.head + n].copy_from_slice(&data[..n]);
+            self.head = (self.head + n) % self.window;
+            data = &data[n..];
         }
     }
 
-    fn dictionary(&self) -> &[u8] {
-        &self.bytes[self.bytes.len().saturating_sub(self.window)..]
-    }
-
-    /// Keeps only the dictionary, in a buffer of its own size.
-    fn compact(&mut self) {
-        let cut = self.bytes.len().saturating_sub(self.window);
-        self.bytes.drain(..cut);
-        self.bytes.shrink_to_fit();
+    /// The bytes in stream order, in a buffer of their own size.
+    fn compact(&mut self) -> &[u8] {
+        if self.head != 0 {
+            self.ring.rotate_left(self.head);
+            self.head = 0;
+        }
+        self.ring.shrink_to_fit();
+        &self.ring
     }
 
     fn clear(&mut self) {
-        self.bytes = Vec::new();
+        self.ring = Vec::new();
+        self.head = 0;
     }
 }
 
@@ -223,11 +232,12 @@ impl<C: Context> Stream<C> {
 
     /// The context, taken from the pool and primed with the history if not held.
     fn context(&mut self) -> &mut C {
-        let (key, history) = (self.key, &self.history);
+        let (key, history) = (self.key, &mut self.history);
         self.ctx.get_or_insert_with(|| {
             let mut ctx = C::take(key);
-            if !history.dictionary().is_empty() {
-                ctx.prime(history.dictionary());
+            let dictionary = history.compact();
+            if !dictionary.is_empty() {
+                ctx.prime(dictionary);
             }
             ctx
         })
@@ -543,6 +553,27 @@ mod tests {
                 }
                 if n % 3 == 0 {
                     i.release_idle();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn history_keeps_the_last_window_in_order() {
+        let stream: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
+        for pieces in [1usize, 7, 100, 511, 512, 513, 3000] {
+            let mut h = History::new(9);
+            let mut at = 0;
+            let mut n = 0;
+            while at < stream.len() {
+                let len = (pieces + n % 3).min(stream.len() - at);
+                h.push(&stream[at..at + len]);
+                at += len;
+                n += 1;
+                let expect = &stream[at.saturating_sub(512)..at];
+                if n % 4 == 0 {
+                    assert_eq!(h.compact(), expect, "pieces {pieces} at {at}");
+                    assert!(h.ring.capacity() <= 512);
                 }
             }
         }
