@@ -5,12 +5,16 @@
 // window of history (src/io/connection.rs, crates/proto/src/deflate.rs). Here the idle
 // time is cut to 50 ms so that every gap below releases both sides; the peer (ws or
 // ws-rs) keeps its context, so any gap in the resumed history shows as a corrupt or
-// wrong message.
+// wrong message. Adopted connections release on their io thread; bridged ones (TLS
+// here) through the JS sweep in lib/native.js.
 
 process.env.WS_RS_DEFLATE_IDLE_MS = '50';
 
 const { test } = require('node:test');
 const assert = require('node:assert');
+const fs = require('fs');
+const https = require('https');
+const path = require('path');
 const { once } = require('events');
 const { setTimeout: sleep } = require('timers/promises');
 
@@ -30,40 +34,77 @@ const messages = [
 
 const combos = [{ threshold: 0 }, { threshold: 0, serverMaxWindowBits: 10, clientMaxWindowBits: 9 }];
 
+/** Echoes `messages` with idle gaps between them, then a fragmented message with a gap. */
+async function exchangeWithGaps(ws) {
+  // A corrupt stream closes the connection: fail with its close code, not a hang.
+  const closed = once(ws, 'close').then(([code]) => {
+    throw new Error(`closed with ${code}`);
+  });
+  closed.catch(() => {});
+  const echo = async (send) => {
+    const reply = once(ws, 'message');
+    send();
+    const [data] = await Promise.race([reply, closed]);
+    return data;
+  };
+  for (const m of messages) {
+    const data = await echo(() => ws.send(m));
+    assert.ok(data.equals(Buffer.from(m)), `echo of ${String(m).slice(0, 20)}`);
+    await sleep(150);
+  }
+  // No side lets go mid-message.
+  const data = await echo(async () => {
+    ws.send(words.slice(0, 3000), { fin: false });
+    await sleep(150);
+    ws.send(words.slice(0, 3000), { fin: true });
+  });
+  assert.ok(data.equals(Buffer.from(words.slice(0, 3000).repeat(2))));
+  ws.close();
+  await closed.catch(() => {});
+}
+
+const echoBack = (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+
 for (const [serverImpl, clientImpl] of pairs) {
   for (const options of combos) {
     test(`deflate idle release: ${serverImpl} server <-> ${clientImpl} client ${JSON.stringify(options)}`, { timeout: 20000 }, async () => {
       const { wss, url } = await startServer(serverImpl, { perMessageDeflate: options });
-      wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
+      wss.on('connection', echoBack);
       const ws = new impls[clientImpl](url, { perMessageDeflate: options });
-      await once(ws, 'open');
-      assert.strictEqual(ws.extensions, 'permessage-deflate');
-      // A corrupt stream closes the connection: fail with its close code, not a hang.
-      const closed = once(ws, 'close').then(([code]) => {
-        throw new Error(`closed with ${code}`);
-      });
-      closed.catch(() => {});
-      const echo = async (send) => {
-        const reply = once(ws, 'message');
-        send();
-        const [data] = await Promise.race([reply, closed]);
-        return data;
-      };
-      for (const m of messages) {
-        const data = await echo(() => ws.send(m));
-        assert.ok(data.equals(Buffer.from(m)), `echo of ${String(m).slice(0, 20)}`);
-        await sleep(150);
+      try {
+        await once(ws, 'open');
+        assert.strictEqual(ws.extensions, 'permessage-deflate');
+        await exchangeWithGaps(ws);
+      } finally {
+        ws.terminate();
+        await stopServer(wss);
       }
-      // A fragmented message with a gap in the middle: no side lets go mid-message.
-      const data = await echo(async () => {
-        ws.send(words.slice(0, 3000), { fin: false });
-        await sleep(150);
-        ws.send(words.slice(0, 3000), { fin: true });
-      });
-      assert.ok(data.equals(Buffer.from(words.slice(0, 3000).repeat(2))));
-      ws.close();
-      await closed.catch(() => {});
-      await stopServer(wss);
     });
   }
+}
+
+for (const clientImpl of ['ws', 'ws-rs']) {
+  test(`deflate idle release, bridged (wss): ws-rs server <-> ${clientImpl} client`, { timeout: 20000 }, async () => {
+    const server = https.createServer({
+      cert: fs.readFileSync(path.join(__dirname, 'fixtures', 'cert.pem')),
+      key: fs.readFileSync(path.join(__dirname, 'fixtures', 'key.pem'))
+    });
+    const wss = new impls['ws-rs'].Server({ server, perMessageDeflate: { threshold: 0 } });
+    wss.on('connection', echoBack);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const ws = new impls[clientImpl](`wss://127.0.0.1:${server.address().port}`, {
+      rejectUnauthorized: false,
+      perMessageDeflate: { threshold: 0 }
+    });
+    try {
+      await once(ws, 'open');
+      assert.strictEqual(ws.extensions, 'permessage-deflate');
+      await exchangeWithGaps(ws);
+    } finally {
+      ws.terminate();
+      wss.close();
+      server.close();
+    }
+  });
 }

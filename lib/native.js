@@ -230,12 +230,17 @@ function bridge(socket, head, options, conn) {
   const id = binding.bridgedOpen(state, options);
   conns.set(id, conn);
   bridgedSockets.set(id, socket);
+  const deflate = options.deflate != null;
+  if (deflate) bridgedDeflating++;
 
   if (socket.setTimeout) socket.setTimeout(0);
   if (socket.setNoDelay) socket.setNoDelay();
   if (head.length > 0) socket.unshift(head);
 
-  socket.on('data', (chunk) => feed(id, chunk));
+  socket.on('data', (chunk) => {
+    feed(id, chunk);
+    sweepIdleContexts();
+  });
   socket.on('end', () => {
     const c = conns.get(id);
     if (c !== undefined) c._onEnd();
@@ -245,10 +250,32 @@ function bridge(socket, head, options, conn) {
     if (!conns.has(id)) return;
     conns.delete(id);
     bridgedSockets.delete(id);
+    if (deflate) bridgedDeflating--;
     binding.bridgedClose(state, id);
     conn._onClosed();
   });
   return id;
+}
+
+// Open bridged connections with permessage-deflate, and the timer that lets their idle
+// halves give back zlib contexts (the io driver's connections do that on their own).
+let bridgedDeflating = 0;
+let sweepTimer = null;
+
+/**
+ * Starts the sweep if a bridged connection may hold a zlib context and it is not
+ * running; the sweep stops once none holds one, and is restarted by traffic.
+ */
+function sweepIdleContexts() {
+  if (sweepTimer !== null || bridgedDeflating === 0) return;
+  const period = Math.max(1, binding.deflateIdleMs() >> 1);
+  sweepTimer = setInterval(() => {
+    if (binding.bridgedReleaseIdle(state) === 0) {
+      clearInterval(sweepTimer);
+      sweepTimer = null;
+    }
+  }, period);
+  sweepTimer.unref();
 }
 
 function destroySelf() {
@@ -360,7 +387,10 @@ function flush() {
   if (outBigs.length !== 0) outBigs = [];
   if (outData.length > OUTBOX_SIZE) outData = Buffer.allocUnsafeSlow(OUTBOX_SIZE);
   // Only now write bridged frames: a write can re-enter (and queue and flush again).
-  if (writes != null) for (const w of writes) writeBridged(w);
+  if (writes != null) {
+    for (const w of writes) writeBridged(w);
+    sweepIdleContexts();
+  }
 }
 
 function writeBridged({ id, data, frames, end }) {

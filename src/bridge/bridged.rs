@@ -1,24 +1,31 @@
 //! Bridged connections: sockets that stay in Node (TLS, Unix-domain, any `Duplex`).
 //! Their bytes are fed to the same protocol core, on the JS thread, and their frames
 //! are encoded here and handed back for `socket.write`. Same semantics, no offload.
+//! JS sweeps them with [`bridged_release_idle`] so that idle ones give back their
+//! permessage-deflate contexts, as the io driver's connections do by themselves.
+
+use std::time::Instant;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use wsrs_proto::Receiver;
 
 use super::{take_batch, AdoptOptions, Batch, BridgedWrite, EnvState};
-use crate::io::connection::{FrameWriter, OpBatch};
+use crate::io::connection::{context_idle, FrameWriter, OpBatch};
 use crate::io::events::Recorder;
 
 /// The protocol state of one bridged connection.
 pub struct Bridged {
     receiver: Receiver,
     writer: FrameWriter,
+    last_read: Instant,
+    last_write: Instant,
 }
 
 impl Bridged {
     /// Frames what one flush queued for this connection.
     pub fn encode(&mut self, id: u32, batch: &OpBatch) -> BridgedWrite {
+        self.last_write = Instant::now();
         let mut out = Vec::new();
         let mut frames = 0;
         let end = self.writer.encode(batch, &mut out, &mut frames);
@@ -40,6 +47,8 @@ pub fn bridged_open(state: &External<EnvState>, options: AdoptOptions) -> u32 {
         Bridged {
             receiver: Receiver::new(options.config()),
             writer: options.frame_writer(),
+            last_read: Instant::now(),
+            last_write: Instant::now(),
         },
     );
     id
@@ -60,6 +69,7 @@ pub fn bridged_feed(
         if conn.receiver.is_done() {
             return None;
         }
+        conn.last_read = Instant::now();
         let mut events = Recorder::new(state.bridged_queue.writer(id));
         if let Err(err) = conn.receiver.feed(&mut chunk, &mut events) {
             events.error(err);
@@ -78,4 +88,31 @@ pub fn bridged_drain(state: &External<EnvState>, mut log: BufferSlice) -> Option
 #[napi(catch_unwind)]
 pub fn bridged_close(state: &External<EnvState>, id: u32) {
     state.bridged.borrow_mut().remove(&id);
+}
+
+/// Lets each half of a bridged connection that has been idle for the deflate idle time
+/// give its permessage-deflate context back. Returns how many connections still hold
+/// one, so JS can stop sweeping when none does.
+#[napi(catch_unwind)]
+pub fn bridged_release_idle(state: &External<EnvState>) -> u32 {
+    let idle = context_idle();
+    let mut holding = 0;
+    for conn in state.bridged.borrow_mut().values_mut() {
+        if conn.last_read.elapsed() >= idle {
+            conn.receiver.release_idle_context();
+        }
+        if conn.last_write.elapsed() >= idle {
+            conn.writer.release_idle_context();
+        }
+        if conn.receiver.holds_context() || conn.writer.holds_context() {
+            holding += 1;
+        }
+    }
+    holding
+}
+
+/// The deflate idle time in milliseconds (`WS_RS_DEFLATE_IDLE_MS`), for JS's sweep.
+#[napi(catch_unwind)]
+pub fn deflate_idle_ms() -> u32 {
+    context_idle().as_millis().min(u32::MAX as u128) as u32
 }

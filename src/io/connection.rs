@@ -295,7 +295,7 @@ async fn write_loop(
 /// stream with: `WS_RS_DEFLATE_IDLE_MS`, default 5 s. Priming a context again costs
 /// about as much as compressing 16 KiB, so this only needs to exceed the gaps between
 /// messages of busy connections.
-fn context_idle() -> Duration {
+pub fn context_idle() -> Duration {
     static IDLE: OnceLock<Duration> = OnceLock::new();
     *IDLE.get_or_init(|| {
         let ms = std::env::var("WS_RS_DEFLATE_IDLE_MS")
