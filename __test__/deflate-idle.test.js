@@ -63,6 +63,18 @@ async function exchangeWithGaps(ws) {
   await closed.catch(() => {});
 }
 
+/** Runs exchangeWithGaps once `ws` opens with deflate; cleans up even on failure. */
+async function checkOpenedWithGaps(ws, cleanup) {
+  try {
+    await once(ws, 'open');
+    assert.strictEqual(ws.extensions, 'permessage-deflate');
+    await exchangeWithGaps(ws);
+  } finally {
+    ws.terminate();
+    await cleanup();
+  }
+}
+
 const echoBack = (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 
 for (const [serverImpl, clientImpl] of pairs) {
@@ -71,14 +83,7 @@ for (const [serverImpl, clientImpl] of pairs) {
       const { wss, url } = await startServer(serverImpl, { perMessageDeflate: options });
       wss.on('connection', echoBack);
       const ws = new impls[clientImpl](url, { perMessageDeflate: options });
-      try {
-        await once(ws, 'open');
-        assert.strictEqual(ws.extensions, 'permessage-deflate');
-        await exchangeWithGaps(ws);
-      } finally {
-        ws.terminate();
-        await stopServer(wss);
-      }
+      await checkOpenedWithGaps(ws, () => stopServer(wss));
     });
   }
 }
@@ -97,14 +102,9 @@ for (const clientImpl of ['ws', 'ws-rs']) {
       rejectUnauthorized: false,
       perMessageDeflate: { threshold: 0 }
     });
-    try {
-      await once(ws, 'open');
-      assert.strictEqual(ws.extensions, 'permessage-deflate');
-      await exchangeWithGaps(ws);
-    } finally {
-      ws.terminate();
+    await checkOpenedWithGaps(ws, () => {
       wss.close();
       server.close();
-    }
+    });
   });
 }
