@@ -24,6 +24,8 @@ use crate::error::ProtoError;
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Inflated bytes produced per step, so `maxPayload` is checked every this many bytes.
 const STEP: usize = 32 * 1024;
+/// Least spare room worth an inflate step; below it the buffer grows first.
+const MIN_ROOM: usize = 1024;
 
 /// zlib's window bits range is 9-15; like zlib and Node, treat 8 as 9.
 fn usable_window_bits(bits: u8) -> u8 {
@@ -345,17 +347,23 @@ fn inflate_into(
 ) -> Result<bool, ProtoError> {
     let mut input = input;
     loop {
-        if out.capacity() - out.len() < STEP {
-            out.reserve(STEP.max(out.len() / 2));
+        if out.capacity() - out.len() < MIN_ROOM {
+            // Sized from the input (text inflates a few times over) so that a small
+            // message leaves no 32 KiB buffer behind on an idle connection; a message
+            // that keeps inflating grows the buffer by half each time.
+            let guess = input.len().saturating_mul(4).clamp(MIN_ROOM, STEP);
+            out.reserve(guess.max(out.len() / 2));
         }
         // At most STEP bytes per step, and never more than one byte past the limit: a
         // bomb is stopped having buffered at most `limit + 1` bytes.
+        let spare = out.capacity() - out.len();
         let room = match limit {
             0 => STEP,
             _ => (limit + 1)
                 .saturating_sub(out.len() as u64)
                 .min(STEP as u64) as usize,
-        };
+        }
+        .min(spare);
         let window = &mut out.spare_capacity_mut()[..room];
         let (in_before, out_before) = (ctx.total_in(), ctx.total_out());
         let status = ctx
@@ -364,7 +372,7 @@ fn inflate_into(
         let consumed = (ctx.total_in() - in_before) as usize;
         let produced = (ctx.total_out() - out_before) as usize;
         // SAFETY: the inflater initialized the first `produced` bytes of the spare
-        // capacity it was given (`produced <= room <= STEP <= spare capacity`).
+        // capacity it was given (`produced <= room <= spare capacity`).
         unsafe { out.set_len(out.len() + produced) };
         input = &input[consumed..];
         if limit > 0 && out.len() as u64 > limit {
