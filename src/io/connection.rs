@@ -186,7 +186,7 @@ async fn read_loop(
         let ready = tokio::select! {
             ready = r.readable() => ready,
             _ = control.killed() => return,
-            _ = tokio::time::sleep(context_idle()), if receiver.holds_context() => {
+            _ = idle_timeout(), if receiver.holds_context() => {
                 receiver.release_idle_context();
                 continue;
             }
@@ -248,7 +248,7 @@ async fn write_loop(
                 biased;
                 b = ops.recv() => b,
                 _ = control.killed() => return,
-                _ = tokio::time::sleep(context_idle()), if writer.holds_context() => {
+                _ = idle_timeout(), if writer.holds_context() => {
                     writer.release_idle_context();
                     continue;
                 }
@@ -304,6 +304,12 @@ pub fn context_idle() -> Duration {
             .unwrap_or(5000);
         Duration::from_millis(ms)
     })
+}
+
+/// Completes after [`context_idle`]. Lazy, unlike `sleep(...)`: `select!` builds the
+/// futures of disabled branches too, and plain connections should not read the clock.
+async fn idle_timeout() {
+    tokio::time::sleep(context_idle()).await
 }
 
 /// A write buffer larger than this is released after each write.
