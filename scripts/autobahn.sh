@@ -4,7 +4,7 @@
 #
 # Usage: scripts/autobahn.sh server|client [core|deflate|deflate-smoke] [outdir]
 #   core           every case but permessage-deflate's 12.* and 13.* (301 cases, ~1 min)
-#   deflate        12.* and 13.* (216 cases; the Python fuzzer makes this slow: ~1 h here)
+#   deflate        12.* and 13.* (216 cases; the Python fuzzer makes this slow: ~12 min here)
 #   deflate-smoke  12.1.1-5 and 13.1-13.7 x .1-.5: every parameter combination on small
 #                  messages (40 cases, a few minutes)
 set -euo pipefail
