@@ -27,9 +27,12 @@ test('a Worker runs its own server and client and exits cleanly', async () => {
     `,
     { eval: true }
   );
+  // Listen for 'exit' first: a Worker that exits right after posting has its last
+  // messages and 'exit' emitted in the same turn, before an await could re-listen.
+  const exited = once(worker, 'exit');
   const [message] = await once(worker, 'message');
   assert.strictEqual(message, 'echo from worker');
-  const [code] = await once(worker, 'exit');
+  const [code] = await exited;
   assert.strictEqual(code, 0);
 });
 
@@ -47,9 +50,10 @@ test('main thread and a Worker use ws-rs at the same time', async () => {
     `,
     { eval: true, workerData: url }
   );
+  const exited = once(worker, 'exit');
   const [count] = await once(worker, 'message');
   assert.strictEqual(count, 1000);
-  await once(worker, 'exit');
+  await exited;
   await stopServer(wss);
 });
 
