@@ -232,8 +232,10 @@ impl<C: Context> Stream<C> {
         }
     }
 
-    /// The context, taken from the pool and primed with the history if not held.
+    /// The context for a piece of a message (taken from the pool and primed with the
+    /// history if not held); the message is in progress until [`Self::end_message`].
     fn context(&mut self) -> &mut C {
+        self.mid_message = true;
         let (key, history) = (self.key, &mut self.history);
         self.ctx.get_or_insert_with(|| {
             let mut ctx = C::take(key);
@@ -252,6 +254,11 @@ impl<C: Context> Stream<C> {
         }
     }
 
+    /// The stream ended (a final block): the next message starts without history.
+    fn restart(&mut self) {
+        self.history.clear();
+    }
+
     /// Ends a message; without context takeover the context goes back at once.
     fn end_message(&mut self) {
         self.mid_message = false;
@@ -264,18 +271,20 @@ impl<C: Context> Stream<C> {
         if self.mid_message {
             return;
         }
+        self.give_back();
+        self.history.compact();
+    }
+
+    fn give_back(&mut self) {
         if let Some(ctx) = self.ctx.take() {
             C::give(self.key, ctx);
         }
-        self.history.compact();
     }
 }
 
 impl<C: Context> Drop for Stream<C> {
     fn drop(&mut self) {
-        if let Some(ctx) = self.ctx.take() {
-            C::give(self.key, ctx);
-        }
+        self.give_back();
     }
 }
 
@@ -306,12 +315,11 @@ impl Inflater {
         out: &mut Vec<u8>,
         limit: u64,
     ) -> Result<(), ProtoError> {
-        self.stream.mid_message = true;
         let start = out.len();
         let result = inflate_into(self.stream.context(), input, out, limit);
         if result == Ok(true) {
             // The stream ended, and with it the window the next message may refer to.
-            self.stream.history.clear();
+            self.stream.restart();
         } else {
             self.stream.record(&out[start..]);
         }
@@ -427,7 +435,6 @@ impl Deflater {
         }
         self.stream.record(payload);
         if !fin {
-            self.stream.mid_message = true;
             return;
         }
         if out.len() >= start + 4 && out[out.len() - 4..] == TAIL {
