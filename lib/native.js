@@ -1,9 +1,10 @@
 'use strict';
 
 /**
- * The JS side of the N-API bridge: loads the addon, walks each batch of events the io
- * threads deliver and calls the owning connection, and collects every outgoing frame
- * of a tick into one outbox handed to Rust in a single call.
+ * The JS side of the N-API bridge: loads the addon, walks each batch of events (from
+ * this thread's event loop, the io threads or a bridged socket) and calls the owning
+ * connection, and collects every outgoing frame of a tick into one outbox handed to
+ * Rust in a single call.
  *
  * A connection registers an object with these methods, called in wire order:
  * `_onMessage(data, isBinary)`, `_onPing(data)`, `_onPong(data)`,
@@ -13,26 +14,55 @@
 
 const binding = require('../binding.js');
 
-// Event kinds and outbox ops, as in src/io/events.rs and src/io/connection.rs.
-const EV_TEXT = 1;
-const EV_BINARY = 2;
-const EV_PING = 3;
-const EV_PONG = 4;
-const EV_CLOSE_FRAME = 5;
-const EV_PROTOCOL_ERROR = 6;
-const EV_WRITTEN = 7;
-const EV_EOF = 8;
-const EV_CLOSED = 9;
-const EV_BIG = 0x80;
+// The wire format (event kinds, outbox ops and flags, sizes), defined once in
+// src/wire.rs.
+const W = binding.wireConstants();
+const OP = {
+  CONTINUATION: W.OP_CONTINUATION,
+  TEXT: W.OP_TEXT,
+  BINARY: W.OP_BINARY,
+  CLOSE: W.OP_CLOSE,
+  PING: W.OP_PING,
+  PONG: W.OP_PONG,
+  END: W.OP_END
+};
+const FLAG = { FIN: W.FLAG_FIN, RSV1: W.FLAG_RSV1, MASK: W.FLAG_MASK, BIG: W.FLAG_BIG, KEYED: W.FLAG_KEYED };
+const {
+  EV_TEXT,
+  EV_BINARY,
+  EV_PING,
+  EV_PONG,
+  EV_CLOSE_FRAME,
+  EV_PROTOCOL_ERROR,
+  EV_WRITTEN,
+  EV_EOF,
+  EV_CLOSED,
+  EV_BIG,
+  LOG_CAP,
+  BIG_SEND,
+  FLUSH_BRIDGED,
+  LOOP_NEW_ARENA,
+  LOOP_BIGS,
+  LOOP_COUNT_MASK
+} = W;
 
-const OP = { CONTINUATION: 0, TEXT: 1, BINARY: 2, CLOSE: 8, PING: 9, PONG: 10, END: 16 };
-const FLAG = { FIN: 1, RSV1: 2, MASK: 4, BIG: 8, KEYED: 16 };
-// Payloads from this size on skip the outbox copy.
-const BIG_SEND = 64 * 1024;
-
-const LOG_CAP = binding.logCapacity();
 const inLogBytes = Buffer.alloc(LOG_CAP * 16);
 const inLog = new Uint32Array(inLogBytes.buffer, inLogBytes.byteOffset, LOG_CAP * 4);
+
+// What `loopTake` fills for connections served on this thread's event loop: a header
+// (record count, arena base) and the records.
+const loopLogBytes = Buffer.alloc(16 + LOG_CAP * 16);
+const loopHead = new Uint32Array(loopLogBytes.buffer, loopLogBytes.byteOffset, 4);
+const loopLog = new Uint32Array(loopLogBytes.buffer, loopLogBytes.byteOffset + 16, LOG_CAP * 4);
+let loopArena = null;
+let loopBigs = null;
+// Records of the current loop batch not yet dispatched (kept past a turn's budget).
+let heldPos = 0;
+let heldEnd = 0;
+let heldBase = 0;
+// One event-loop callback dispatches for at most this long, then lets timers and
+// other I/O run before it goes on.
+const TURN_MS = 2;
 
 const conns = new Map();
 // Bridged connections: id -> the Node socket that stays in charge of the bytes.
@@ -41,7 +71,7 @@ const bridgedSockets = new Map();
 const countedBy = new Map();
 let liveCount = 0;
 
-const state = binding.init(onWake);
+const state = binding.init(onWake, onLoop, loopLogBytes);
 
 const OUTBOX_SIZE = 1024 * 1024;
 let outData = Buffer.allocUnsafeSlow(OUTBOX_SIZE);
@@ -51,9 +81,55 @@ let outLog = new Uint32Array(outLogBytes.buffer, outLogBytes.byteOffset, 4096 * 
 let outCount = 0;
 let outBigs = [];
 let flushQueued = false;
+// Where `flush` reports frames written at once: [id, frames] pairs.
+const WRITTEN_PAIRS = 4096;
+const writtenBytes = Buffer.alloc(WRITTEN_PAIRS * 8);
+const written = new Uint32Array(writtenBytes.buffer, writtenBytes.byteOffset, WRITTEN_PAIRS * 2);
+let flushDepth = 0;
 // How many dispatch loops are running (a bridged socket can deliver data while
 // another connection's listener runs, e.g. with in-process stream pairs).
 let dispatching = 0;
+
+/**
+ * Called from the event loop when connections served on it have events: dispatch
+ * every staged batch, within the turn's budget, then send what the handlers queued.
+ *
+ * @return {boolean} false if records were kept for the next call
+ */
+function onLoop() {
+  dispatching++;
+  const deadline = performance.now() + TURN_MS;
+  try {
+    if (heldEnd !== 0 && !dispatchLoop(heldPos, heldEnd, heldBase, deadline)) return false;
+    let n;
+    while ((n = binding.loopTake(state)) !== 0) {
+      if (n & LOOP_NEW_ARENA) loopArena = binding.loopArena(state);
+      loopBigs = n & LOOP_BIGS ? binding.loopBigs(state) : null;
+      if (!dispatchLoop(0, n & LOOP_COUNT_MASK, loopHead[1], deadline)) return false;
+    }
+    return true;
+  } finally {
+    dispatching--;
+    flush();
+  }
+}
+
+/** Dispatches loop records [from, to) in slices, stopping when the deadline passes. */
+function dispatchLoop(from, to, base, deadline) {
+  for (let pos = from; pos < to; ) {
+    const next = Math.min(pos + 64, to);
+    dispatch(loopLog, pos, next, loopArena, loopBigs, base);
+    pos = next;
+    if (pos < to && performance.now() > deadline) {
+      heldPos = pos;
+      heldEnd = to;
+      heldBase = base;
+      return false;
+    }
+  }
+  heldEnd = 0;
+  return true;
+}
 
 /**
  * Called by the io threads' wake-up: deliver every waiting batch, then send what the
@@ -64,7 +140,7 @@ function onWake() {
   dispatching++;
   try {
     let batch;
-    while ((batch = binding.drain(state, logBytes)) != null) dispatch(batch, log);
+    while ((batch = binding.drain(state, logBytes)) != null) dispatch(log, 0, batch.count, batch.arena, batch.bigs, 0);
   } finally {
     dispatching--;
     flush();
@@ -78,39 +154,42 @@ function logFor() {
   return [bytes, new Uint32Array(bytes.buffer, bytes.byteOffset, LOG_CAP * 4)];
 }
 
-function dispatch(batch, inLog) {
-  const { arena, bigs } = batch;
-  const end = batch.count * 4;
+/**
+ * Calls the owning connection for records [from, to) of `log`; payloads are at
+ * `base + offset` in `arena`, or in `bigs`.
+ */
+function dispatch(log, from, to, arena, bigs, base) {
+  const end = to * 4;
 
-  for (let i = 0; i < end; i += 4) {
-    const conn = conns.get(inLog[i]);
+  for (let i = from * 4; i < end; i += 4) {
+    const conn = conns.get(log[i]);
     if (conn === undefined) continue;
 
-    const kindWord = inLog[i + 1];
-    const a = inLog[i + 2];
-    const b = inLog[i + 3];
+    const kindWord = log[i + 1];
+    const a = log[i + 2];
+    const b = log[i + 3];
 
     try {
       switch (kindWord & 0x7f) {
         case EV_TEXT:
         case EV_BINARY:
           conn._onMessage(
-            kindWord & EV_BIG ? bigs[a] : arena.subarray(a, a + b),
+            kindWord & EV_BIG ? bigs[a] : arena.subarray(base + a, base + a + b),
             (kindWord & 0x7f) === EV_BINARY
           );
           break;
         case EV_PING:
-          conn._onPing(arena.subarray(a, a + b));
+          conn._onPing(arena.subarray(base + a, base + a + b));
           break;
         case EV_PONG:
-          conn._onPong(arena.subarray(a, a + b));
+          conn._onPong(arena.subarray(base + a, base + a + b));
           break;
         case EV_CLOSE_FRAME:
-          conn._onCloseFrame(kindWord >>> 8, arena.subarray(a, a + b));
+          conn._onCloseFrame(kindWord >>> 8, arena.subarray(base + a, base + a + b));
           break;
         case EV_PROTOCOL_ERROR:
           // An inflate failure carries zlib's message as its payload.
-          conn._onProtocolError(kindWord >>> 8, b === 0 ? a : arena.toString('latin1', a, a + b));
+          conn._onProtocolError(kindWord >>> 8, b === 0 ? a : arena.toString('latin1', base + a, base + a + b));
           break;
         case EV_WRITTEN:
           conn._onWritten(a);
@@ -119,9 +198,9 @@ function dispatch(batch, inLog) {
           conn._onEnd();
           break;
         case EV_CLOSED:
-          conns.delete(inLog[i]);
+          conns.delete(log[i]);
           release();
-          uncount(inLog[i]);
+          uncount(log[i]);
           conn._onClosed();
           break;
       }
@@ -288,7 +367,7 @@ function feed(id, chunk) {
   try {
     let batch = binding.bridgedFeed(state, id, chunk, logBytes);
     while (batch != null) {
-      dispatch(batch, log);
+      dispatch(log, 0, batch.count, batch.arena, batch.bigs, 0);
       batch = binding.bridgedDrain(state, logBytes);
     }
   } finally {
@@ -377,18 +456,40 @@ function growLog() {
   outLog = new Uint32Array(bigger.buffer, bigger.byteOffset, bigger.length / 4);
 }
 
-/** Hands everything queued this tick to Rust in one call. */
+/**
+ * Hands everything queued this tick to Rust in one call. Connections on this thread's
+ * loop are written at once; the frames the kernel took are acknowledged here.
+ */
 function flush() {
   flushQueued = false;
   if (outCount === 0) return;
-  const writes = binding.flush(state, outData.subarray(0, outPos), outLogBytes, outCount, outBigs);
+  // A callback below may flush again (terminate() does): it gets its own pair array.
+  const pairsBytes = flushDepth === 0 ? writtenBytes : Buffer.alloc(WRITTEN_PAIRS * 8);
+  const pairs =
+    flushDepth === 0 ? written : new Uint32Array(pairsBytes.buffer, pairsBytes.byteOffset, WRITTEN_PAIRS * 2);
+  const result = binding.flush(state, outData.subarray(0, outPos), outLogBytes, outCount, outBigs, pairsBytes);
   outPos = 0;
   outCount = 0;
   if (outBigs.length !== 0) outBigs = [];
   if (outData.length > OUTBOX_SIZE) outData = Buffer.allocUnsafeSlow(OUTBOX_SIZE);
+  flushDepth++;
+  try {
+    const n = (result & ~FLUSH_BRIDGED) * 2;
+    for (let i = 0; i < n; i += 2) {
+      const conn = conns.get(pairs[i]);
+      if (conn === undefined) continue;
+      try {
+        conn._onWritten(pairs[i + 1]);
+      } catch (err) {
+        process.nextTick(rethrow, err);
+      }
+    }
+  } finally {
+    flushDepth--;
+  }
   // Only now write bridged frames: a write can re-enter (and queue and flush again).
-  if (writes != null) {
-    for (const w of writes) writeBridged(w);
+  if (result & FLUSH_BRIDGED) {
+    for (const w of binding.takeBridgedWrites(state)) writeBridged(w);
     sweepIdleContexts();
   }
 }

@@ -16,3 +16,4 @@
 
 mod bridge;
 mod io;
+mod wire;

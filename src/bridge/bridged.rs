@@ -8,16 +8,16 @@ use std::time::Instant;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use wsrs_proto::Receiver;
+use wsrs_proto::{Receiver, Sender};
 
 use super::{take_batch, AdoptOptions, Batch, BridgedWrite, EnvState};
-use crate::io::connection::{context_idle, FrameWriter, OpBatch};
+use crate::io::connection::{context_idle, encode_batch, OpBatch};
 use crate::io::events::Recorder;
 
 /// The protocol state of one bridged connection.
 pub struct Bridged {
     receiver: Receiver,
-    writer: FrameWriter,
+    writer: Sender,
     last_read: Instant,
     last_write: Instant,
 }
@@ -28,7 +28,7 @@ impl Bridged {
         self.last_write = Instant::now();
         let mut out = Vec::new();
         let mut frames = 0;
-        let end = self.writer.encode(batch, &mut out, &mut frames);
+        let end = encode_batch(&mut self.writer, batch, &mut out, &mut frames);
         BridgedWrite {
             id,
             data: out.into(),
@@ -46,7 +46,7 @@ pub fn bridged_open(state: &External<EnvState>, options: AdoptOptions) -> u32 {
         id,
         Bridged {
             receiver: Receiver::new(options.config()),
-            writer: options.frame_writer(),
+            writer: options.sender(),
             last_read: Instant::now(),
             last_write: Instant::now(),
         },

@@ -1,8 +1,9 @@
 //! The N-API surface. JS holds one [`EnvState`] per Node environment (main thread or
 //! Worker) and talks to connections by numeric id: `adopt` hands over a socket,
-//! `flush` hands over the whole outbox once per tick, `drain` takes a batch of events.
-//! Nothing here parses frames: bridged connections (`bridged.rs`) hand their bytes to
-//! the protocol core on the JS thread.
+//! `flush` hands over the whole outbox once per tick, `loopTake` (JS-loop connections)
+//! and `drain` (io-thread connections) take batches of events. Nothing here parses
+//! frames: bridged connections (`bridged.rs`) hand their bytes to the protocol core on
+//! the JS thread.
 
 mod bridged;
 
@@ -15,11 +16,13 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use tokio::sync::mpsc;
-use wsrs_proto::{Config, Deflater, InflateConfig, Receiver, Role};
+use wsrs_proto::{Config, Deflater, InflateConfig, Receiver, Role, Sender};
 
-use crate::io::connection::{self, op, Control, FrameWriter, Op, OpBatch, Setup};
-use crate::io::events::{kind, EventQueue, LOG_CAP};
-use crate::io::runtime;
+use crate::io::connection::{self, Control, Op, OpBatch, Setup};
+use crate::io::events::EventQueue;
+use crate::io::js_loop::{self, LoopDriver};
+use crate::io::{mode, runtime, Mode};
+use crate::wire::{self, event, out_records, LOG_CAP};
 use bridged::Bridged;
 
 type Wake = ThreadsafeFunction<(), (), (), Status, false, true, 0>;
@@ -37,6 +40,10 @@ pub struct EnvState {
     /// Events of bridged connections, drained synchronously right after each feed.
     bridged_queue: EventQueue,
     bridged: RefCell<HashMap<u32, Bridged>>,
+    /// Framed output of bridged connections from the last flush, for JS to write.
+    bridged_writes: RefCell<Vec<BridgedWrite>>,
+    /// Connections served on this environment's own event loop.
+    driver: Box<LoopDriver>,
     next_id: Cell<u32>,
 }
 
@@ -57,10 +64,25 @@ impl Drop for EnvState {
     }
 }
 
-/// Sets up this environment. `wake` is called (with no arguments) whenever events are
-/// waiting; it should call `drain` until it returns null.
+/// Sets up this environment. `wake` is called (with no arguments) whenever io-thread
+/// events are waiting; it should call `drain` until it returns null. `on_loop` is
+/// called from the event loop when JS-loop connections have events; it calls
+/// `loopTake` until it returns 0 and returns true, or false if it kept records for its
+/// next call. `loop_log` is the Buffer `loopTake` writes records into (a 16-byte
+/// header, then `LOG_CAP` records).
 #[napi(catch_unwind)]
-pub fn init(wake: Function<'_, (), ()>) -> Result<External<EnvState>> {
+pub fn init(
+    env: Env,
+    wake: Function<'_, (), ()>,
+    on_loop: Function<'_, (), bool>,
+    loop_log: Buffer,
+) -> Result<External<EnvState>> {
+    use napi::bindgen_prelude::ToNapiValue;
+    // Safe: both values belong to this call.
+    let driver = unsafe {
+        let log = ToNapiValue::to_napi_value(env.raw(), loop_log)?;
+        LoopDriver::new(env.raw(), on_loop.raw(), log)?
+    };
     let tsfn: Wake = wake
         .build_threadsafe_function()
         .weak::<true>()
@@ -77,6 +99,8 @@ pub fn init(wake: Function<'_, (), ()>) -> Result<External<EnvState>> {
         conns: RefCell::new(HashMap::new()),
         bridged_queue: EventQueue::new(Box::new(|| {})),
         bridged: RefCell::new(HashMap::new()),
+        bridged_writes: RefCell::new(Vec::new()),
+        driver,
         next_id: Cell::new(1),
     }))
 }
@@ -85,6 +109,7 @@ pub fn init(wake: Function<'_, (), ()>) -> Result<External<EnvState>> {
 /// exit (false). JS calls it on the 0 <-> 1 transitions of its socket count.
 #[napi(catch_unwind)]
 pub fn set_ref(env: Env, state: &External<EnvState>, on: bool) -> Result<()> {
+    state.driver.set_ref(on);
     let status = unsafe {
         if on {
             napi::sys::napi_ref_threadsafe_function(env.raw(), state.wake.raw())
@@ -144,8 +169,8 @@ impl AdoptOptions {
         cfg
     }
 
-    fn frame_writer(&self) -> FrameWriter {
-        FrameWriter::new(self.deflate.as_ref().map(|d| {
+    fn sender(&self) -> Sender {
+        Sender::new(self.deflate.as_ref().map(|d| {
             Deflater::new(
                 d.deflate_window_bits.min(15) as u8,
                 d.deflate_no_context_takeover,
@@ -156,18 +181,26 @@ impl AdoptOptions {
 }
 
 /// Takes over a connected TCP socket: duplicates `fd` (Node closes its own copy right
-/// after), writes `preamble`, feeds `head` to the protocol core first, and runs the
-/// connection on the io runtime. Returns the connection id.
+/// after), writes `preamble`, feeds `head` to the protocol core first, and serves the
+/// connection on this environment's event loop (or, with permessage-deflate, on the io
+/// threads). Returns the connection id.
 #[napi(catch_unwind)]
 pub fn adopt(
     state: &External<EnvState>,
     fd: i32,
-    head: BufferSlice,
+    mut head: BufferSlice,
     preamble: BufferSlice,
     options: AdoptOptions,
 ) -> Result<u32> {
-    let rt = runtime::get()
-        .ok_or_else(|| Error::from_reason("ws-rs: could not start the io runtime"))?;
+    let on_threads = options.deflate.is_some() || mode() == Mode::Threads;
+    let rt = if on_threads {
+        Some(
+            runtime::get()
+                .ok_or_else(|| Error::from_reason("ws-rs: could not start the io runtime"))?,
+        )
+    } else {
+        None
+    };
     let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
     if dup < 0 {
         return Err(Error::from_reason(format!(
@@ -179,6 +212,20 @@ pub fn adopt(
     let stream = unsafe { std::net::TcpStream::from_raw_fd(dup) };
     let id = state.new_id();
     let cfg = options.config();
+    let Some(rt) = rt else {
+        state
+            .driver
+            .adopt(
+                id,
+                stream,
+                &mut head,
+                &preamble,
+                Receiver::new(cfg),
+                options.sender(),
+            )
+            .map_err(|e| Error::from_reason(format!("ws-rs: cannot adopt the socket: {e}")))?;
+        return Ok(id);
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     let control = Arc::new(Control::default());
     state.conns.borrow_mut().insert(
@@ -194,7 +241,7 @@ pub fn adopt(
         head: head.to_vec(),
         preamble: preamble.to_vec(),
         receiver: Receiver::new(cfg),
-        writer: options.frame_writer(),
+        writer: options.sender(),
         queue: state.queue.clone(),
         control,
         ops: rx,
@@ -213,10 +260,15 @@ pub struct BridgedWrite {
     pub end: bool,
 }
 
+/// Set in `flush`'s result when bridged connections have framed output to write.
+const FLUSH_BRIDGED: u32 = 1 << 31;
+
 /// Hands over the outbox: `count` records of four u32 `[id, op | flags << 8, len, big]`
 /// in `log`, their payloads back to back in `data`, or for records flagged `BIG`, in
-/// `bigs[big]`. Adopted connections get their
-/// share on the io threads; bridged ones come back framed, for JS to write.
+/// `bigs[big]`. JS-loop connections are framed and written now; frames written at once
+/// are reported in `written` as `[id, frames]` pairs, and the result is the number of
+/// pairs, with `FLUSH_BRIDGED` set when `takeBridgedWrites` has output for JS to write.
+/// io-thread connections get their share on their writer task.
 #[napi(catch_unwind)]
 pub fn flush(
     state: &External<EnvState>,
@@ -224,53 +276,31 @@ pub fn flush(
     log: BufferSlice,
     count: u32,
     bigs: Vec<BufferSlice>,
-) -> Option<Vec<BridgedWrite>> {
+    mut written: BufferSlice,
+) -> u32 {
     let conns = state.conns.borrow();
     let mut bridged = state.bridged.borrow_mut();
+    let big_slices: Vec<&[u8]> = bigs.iter().map(|b| &b[..]).collect();
     let mut batches: HashMap<u32, OpBatch> = HashMap::new();
-    let mut pos = 0usize;
-    for bytes in log.chunks_exact(16).take(count as usize) {
-        let word = |i: usize| {
-            u32::from_le_bytes([
-                bytes[i * 4],
-                bytes[i * 4 + 1],
-                bytes[i * 4 + 2],
-                bytes[i * 4 + 3],
-            ])
-        };
-        let rec = [word(0), word(1), word(2), word(3)];
-        let (id, code, flags, len) = (rec[0], rec[1] as u8, (rec[1] >> 8) as u8, rec[2] as usize);
-        // A key from the user's `generateMask` precedes the payload in the outbox.
-        let key = if flags & op::KEYED != 0 && pos + 4 <= data.len() {
-            pos += 4;
-            Some([data[pos - 4], data[pos - 3], data[pos - 2], data[pos - 1]])
-        } else {
-            None
-        };
-        let payload: &[u8] = if flags & op::BIG != 0 {
-            // Large payloads are passed by reference rather than through the outbox.
-            bigs.get(rec[3] as usize).map_or(&[], |b| &b[..])
-        } else {
-            let end = (pos + len).min(data.len());
-            let slice = &data[pos..end];
-            pos = end;
-            slice
-        };
-        if !conns.contains_key(&id) && !bridged.contains_key(&id) {
+    for rec in out_records(&data, &log, count, &big_slices) {
+        if state.driver.has(rec.id) {
+            state.driver.queue(rec.id, rec.op, rec.payload);
             continue;
         }
-        let batch = batches.entry(id).or_default();
+        if !conns.contains_key(&rec.id) && !bridged.contains_key(&rec.id) {
+            continue;
+        }
+        let batch = batches.entry(rec.id).or_default();
         let start = batch.data.len();
-        batch.data.extend_from_slice(payload);
+        batch.data.extend_from_slice(rec.payload);
         batch.ops.push(Op {
-            code,
-            flags,
+            out: rec.op,
             start,
-            len: payload.len(),
-            key,
+            len: rec.payload.len(),
         });
     }
-    let mut writes = Vec::new();
+    let pairs = state.driver.write_touched(&mut written);
+    let mut writes = state.bridged_writes.borrow_mut();
     for (id, batch) in batches {
         if let Some(conn) = conns.get(&id) {
             let _ = conn.ops.send(batch);
@@ -278,12 +308,50 @@ pub fn flush(
             writes.push(b.encode(id, &batch));
         }
     }
-    (!writes.is_empty()).then_some(writes)
+    if writes.is_empty() {
+        pairs
+    } else {
+        pairs | FLUSH_BRIDGED
+    }
+}
+
+/// The bridged output of the last `flush`.
+#[napi(catch_unwind)]
+pub fn take_bridged_writes(state: &External<EnvState>) -> Vec<BridgedWrite> {
+    std::mem::take(&mut *state.bridged_writes.borrow_mut())
+}
+
+/// Moves the next staged batch of JS-loop events into the loop log and the current
+/// arena. Returns its record count (0: none), with `loopNewArena` set when JS must
+/// fetch the arena again (`loopArena`) and `loopBigs` when it has big payloads
+/// (`loopBigs`).
+#[napi(catch_unwind)]
+pub fn loop_take(state: &External<EnvState>) -> Result<u32> {
+    state.driver.take()
+}
+
+/// The arena the records of the last `loopTake` point into.
+#[napi(catch_unwind)]
+pub fn loop_arena<'env>(env: &'env Env, state: &External<EnvState>) -> Unknown<'env> {
+    // Safe: a live Buffer value of this call's environment.
+    unsafe { Unknown::from_raw_unchecked(env.raw(), state.driver.arena()) }
+}
+
+/// The payloads of the last `loopTake`'s BIG records, by index.
+#[napi(catch_unwind)]
+pub fn loop_bigs(state: &External<EnvState>) -> Vec<Buffer> {
+    state
+        .driver
+        .take_bigs()
+        .into_iter()
+        .map(Buffer::from)
+        .collect()
 }
 
 /// Stops (true) or restarts (false) reading from one connection: ws's `pause()`.
 #[napi(catch_unwind)]
 pub fn pause(state: &External<EnvState>, id: u32, paused: bool) {
+    state.driver.pause(id, paused);
     if let Some(conn) = state.conns.borrow().get(&id) {
         conn.control.set_paused(paused);
     }
@@ -292,6 +360,7 @@ pub fn pause(state: &External<EnvState>, id: u32, paused: bool) {
 /// Drops the connection now, unsent data included: ws's `terminate()`.
 #[napi(catch_unwind)]
 pub fn terminate(state: &External<EnvState>, id: u32) {
+    state.driver.terminate(id);
     if let Some(conn) = state.conns.borrow().get(&id) {
         conn.control.kill();
     }
@@ -332,7 +401,7 @@ fn take_batch(queue: &EventQueue, log: &mut [u8], mut on_closed: impl FnMut(u32)
         for (word, bytes) in rec.iter().zip(out.chunks_exact_mut(4)) {
             bytes.copy_from_slice(&word.to_le_bytes());
         }
-        if rec[1] & 0xff == kind::CLOSED {
+        if rec[1] & 0xff == event::CLOSED {
             on_closed(rec[0]);
         }
     }
@@ -343,8 +412,40 @@ fn take_batch(queue: &EventQueue, log: &mut [u8], mut on_closed: impl FnMut(u32)
     })
 }
 
-/// The record capacity `drain` needs in its log.
+/// The wire format's constants (`crate::wire`), for `lib/native.js`.
 #[napi(catch_unwind)]
-pub fn log_capacity() -> u32 {
-    LOG_CAP as u32
+pub fn wire_constants() -> HashMap<String, u32> {
+    let mut c = HashMap::new();
+    let mut put = |name: &str, value: u32| {
+        c.insert(name.to_string(), value);
+    };
+    put("EV_TEXT", event::TEXT);
+    put("EV_BINARY", event::BINARY);
+    put("EV_PING", event::PING);
+    put("EV_PONG", event::PONG);
+    put("EV_CLOSE_FRAME", event::CLOSE_FRAME);
+    put("EV_PROTOCOL_ERROR", event::PROTO_ERROR);
+    put("EV_WRITTEN", event::WRITTEN);
+    put("EV_EOF", event::EOF);
+    put("EV_CLOSED", event::CLOSED);
+    put("EV_BIG", event::BIG);
+    put("OP_CONTINUATION", wire::op::CONTINUATION.into());
+    put("OP_TEXT", wire::op::TEXT.into());
+    put("OP_BINARY", wire::op::BINARY.into());
+    put("OP_CLOSE", wire::op::CLOSE.into());
+    put("OP_PING", wire::op::PING.into());
+    put("OP_PONG", wire::op::PONG.into());
+    put("OP_END", wire::op::END.into());
+    put("FLAG_FIN", wire::flag::FIN.into());
+    put("FLAG_RSV1", wire::flag::RSV1.into());
+    put("FLAG_MASK", wire::flag::MASK.into());
+    put("FLAG_BIG", wire::flag::BIG.into());
+    put("FLAG_KEYED", wire::flag::KEYED.into());
+    put("LOG_CAP", LOG_CAP as u32);
+    put("BIG_SEND", wire::BIG_SEND as u32);
+    put("FLUSH_BRIDGED", FLUSH_BRIDGED);
+    put("LOOP_NEW_ARENA", js_loop::TAKE_NEW_ARENA);
+    put("LOOP_BIGS", js_loop::TAKE_BIGS);
+    put("LOOP_COUNT_MASK", js_loop::TAKE_COUNT_MASK);
+    c
 }

@@ -10,42 +10,18 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
-use wsrs_proto::{encode_frame, Deflater, MaskGen, Opcode, Receiver};
+use wsrs_proto::{Receiver, Sender};
 
-use super::events::{kind, EventQueue, Recorder};
-
-/// Outbox operations, shared with `lib/native.js`.
-pub mod op {
-    pub const CONTINUATION: u8 = 0;
-    pub const TEXT: u8 = 1;
-    pub const BINARY: u8 = 2;
-    pub const CLOSE: u8 = 8;
-    pub const PING: u8 = 9;
-    pub const PONG: u8 = 10;
-    /// Shut down the write side once everything before it is written.
-    pub const END: u8 = 16;
-    /// Flags (bits of the record's second byte).
-    pub const FIN: u8 = 1;
-    /// Compress this frame's payload (permessage-deflate); on the wire RSV1 is set
-    /// on the message's first frame only.
-    pub const RSV1: u8 = 2;
-    pub const MASK: u8 = 4;
-    /// The payload is passed separately (`bigs`), not in the outbox bytes.
-    pub const BIG: u8 = 8;
-    /// Four key bytes precede the payload in the outbox (`generateMask`).
-    pub const KEYED: u8 = 16;
-}
+use super::events::{EventQueue, Recorder};
+use crate::wire::{event as kind, Outgoing};
 
 /// One outbox operation for this connection; its payload is `data[start..start + len]`
 /// of the batch it came in.
 #[derive(Clone, Copy)]
 pub struct Op {
-    pub code: u8,
-    pub flags: u8,
+    pub out: Outgoing,
     pub start: usize,
     pub len: usize,
-    /// The masking key to use instead of a generated one.
-    pub key: Option<[u8; 4]>,
 }
 
 /// What one JS flush queued for one connection.
@@ -108,7 +84,7 @@ pub struct Setup {
     /// Bytes to write before anything else (the server's 101 response).
     pub preamble: Vec<u8>,
     pub receiver: Receiver,
-    pub writer: FrameWriter,
+    pub writer: Sender,
     pub queue: Arc<EventQueue>,
     pub control: Arc<Control>,
     pub ops: mpsc::UnboundedReceiver<OpBatch>,
@@ -232,7 +208,7 @@ async fn write_loop(
     id: u32,
     mut w: OwnedWriteHalf,
     preamble: Vec<u8>,
-    mut writer: FrameWriter,
+    mut writer: Sender,
     mut ops: mpsc::UnboundedReceiver<OpBatch>,
     queue: &EventQueue,
     control: &Control,
@@ -254,12 +230,12 @@ async fn write_loop(
                 }
             };
             let Some(batch) = batch else { return };
-            end |= writer.encode(&batch, &mut out, &mut frames);
+            end |= encode_batch(&mut writer, &batch, &mut out, &mut frames);
         }
         // Coalesce whatever else is already queued into the same write.
         while !end && out.len() < COALESCE_LIMIT {
             match ops.try_recv() {
-                Ok(batch) => end |= writer.encode(&batch, &mut out, &mut frames),
+                Ok(batch) => end |= encode_batch(&mut writer, &batch, &mut out, &mut frames),
                 Err(_) => break,
             }
         }
@@ -318,68 +294,22 @@ const IDLE_KEEP: usize = 16 * 1024;
 /// Stop coalescing queued batches into one write past this many bytes.
 const COALESCE_LIMIT: usize = 256 * 1024;
 
-/// The sending half of the protocol for one connection: frames what JS queued,
-/// masking (clients) and compressing (permessage-deflate) as each op asks.
-pub struct FrameWriter {
-    masks: MaskGen,
-    deflater: Option<Deflater>,
-    scratch: Vec<u8>,
-}
-
-impl FrameWriter {
-    pub fn new(deflater: Option<Deflater>) -> Self {
-        FrameWriter {
-            masks: MaskGen::new(),
-            deflater,
-            scratch: Vec::new(),
-        }
-    }
-
-    /// True while the deflater holds a zlib context.
-    pub fn holds_context(&self) -> bool {
-        self.deflater.as_ref().is_some_and(Deflater::holds_context)
-    }
-
-    /// Lets go of the deflate context between messages; see [`Deflater::release_idle`].
-    pub fn release_idle_context(&mut self) {
-        if let Some(deflater) = self.deflater.as_mut() {
-            deflater.release_idle();
-        }
-    }
-
-    /// Frames one batch into `out`, counting frames. Returns true if the batch ends
-    /// the write side (nothing after `END` is sent).
-    pub fn encode(&mut self, batch: &OpBatch, out: &mut Vec<u8>, frames: &mut u32) -> bool {
-        for o in &batch.ops {
-            let opcode = match o.code {
-                op::CONTINUATION => Opcode::Continuation,
-                op::TEXT => Opcode::Text,
-                op::BINARY => Opcode::Binary,
-                op::CLOSE => Opcode::Close,
-                op::PING => Opcode::Ping,
-                op::PONG => Opcode::Pong,
-                op::END => return true,
-                _ => continue,
-            };
-            let fin = o.flags & op::FIN != 0;
-            let mut payload = &batch.data[o.start..o.start + o.len];
-            // RSV1 from JS means "compress this frame"; on the wire only a message's
-            // first frame carries the bit.
-            let mut rsv1 = false;
-            if let (true, Some(deflater)) = (o.flags & op::RSV1 != 0, self.deflater.as_mut()) {
-                self.scratch.clear();
-                deflater.compress(payload, fin, &mut self.scratch);
-                payload = &self.scratch;
-                rsv1 = opcode != Opcode::Continuation;
+/// Frames one batch into `out` with the connection's [`Sender`], counting frames.
+/// Returns true if the batch ends the write side (nothing after `END` is sent).
+pub fn encode_batch(
+    sender: &mut Sender,
+    batch: &OpBatch,
+    out: &mut Vec<u8>,
+    frames: &mut u32,
+) -> bool {
+    for o in &batch.ops {
+        match o.out {
+            Outgoing::End => return true,
+            Outgoing::Frame(spec) => {
+                sender.frame(spec, &batch.data[o.start..o.start + o.len], out);
+                *frames += 1;
             }
-            let mask =
-                (o.flags & op::MASK != 0).then(|| o.key.unwrap_or_else(|| self.masks.next_mask()));
-            encode_frame(out, opcode, fin, rsv1, payload, mask);
-            *frames += 1;
         }
-        if self.scratch.capacity() > IDLE_KEEP {
-            self.scratch = Vec::new();
-        }
-        false
     }
+    false
 }

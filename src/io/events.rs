@@ -2,43 +2,17 @@
 //! wake-up delivers many events and one Buffer carries many payloads.
 //!
 //! A record is four `u32`s: `[conn id, kind | extra << 8, a, b]`. Payloads go into the
-//! current chunk's arena (`a` = offset, `b` = length), or, above [`BIG_MESSAGE`], into a
+//! current chunk's arena (`a` = offset, `b` = length), or, above `BIG_MESSAGE`, into a
 //! Buffer of their own (`kind | BIG`, `a` = index into the chunk's `bigs`). A chunk is
-//! closed at [`ARENA_CAP`] bytes or [`LOG_CAP`] records, so a message view kept by JS
+//! closed at `ARENA_CAP` bytes or `LOG_CAP` records (`crate::wire`), so a message view kept by JS
 //! pins at most one small arena.
 
+use crate::wire::{event as kind, ARENA_CAP, BIG_MESSAGE, LOG_CAP};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
 use wsrs_proto::{inflate_message, Handler, Payload, ProtoError};
 
-/// Event kinds, shared with `lib/native.js`.
-pub mod kind {
-    pub const TEXT: u32 = 1;
-    pub const BINARY: u32 = 2;
-    pub const PING: u32 = 3;
-    pub const PONG: u32 = 4;
-    /// A Close frame arrived: extra = code, payload = reason.
-    pub const CLOSE_FRAME: u32 = 5;
-    /// A protocol violation: extra = `ProtoError::kind_id`, a = its argument (for an
-    /// inflate failure: a, b = zlib's message in the arena).
-    pub const PROTO_ERROR: u32 = 6;
-    /// a = number of queued frames now fully handed to the kernel.
-    pub const WRITTEN: u32 = 7;
-    /// The peer ended its side (read returned 0).
-    pub const EOF: u32 = 8;
-    /// The socket is closed; the id is dead.
-    pub const CLOSED: u32 = 9;
-    /// Flag on TEXT/BINARY: the payload is in `bigs[a]`.
-    pub const BIG: u32 = 0x80;
-}
-
-/// Messages above this size get their own Buffer.
-pub const BIG_MESSAGE: usize = 64 * 1024;
-/// A chunk's arena closes when it would grow past this.
-pub const ARENA_CAP: usize = 256 * 1024;
-/// Most records in one chunk (the JS log array is sized to match).
-pub const LOG_CAP: usize = 8192;
 /// Readers stop reading while JS has more than this many bytes undelivered.
 const HIGH_WATER: usize = 16 * 1024 * 1024;
 
@@ -118,6 +92,15 @@ impl EventQueue {
                 None
             }
         }
+    }
+
+    /// Whether no chunk is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .chunks
+            .is_empty()
     }
 
     /// Whether JS is behind by more than the high-water mark.

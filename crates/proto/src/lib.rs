@@ -2,7 +2,7 @@
 //!
 //! Nothing here does I/O, spawns tasks or knows about Node: bytes go in through
 //! [`Receiver::feed`], events come out through a [`Handler`], and frames to send are
-//! written into a caller's buffer by [`encode_frame`]. The same code serves the tokio io
+//! written into a caller's buffer by [`Sender`] (or [`encode_frame`]). The same code serves the tokio io
 //! driver (adopted sockets) and any other transport.
 //!
 //! The rules follow ws 8 (the npm package) wherever RFC 6455 leaves a choice, so that
@@ -14,6 +14,7 @@ mod error;
 mod frame;
 mod mask;
 mod receiver;
+mod sender;
 mod utf8;
 
 pub use close::{encode_close_payload, is_valid_close_code};
@@ -22,4 +23,5 @@ pub use error::ProtoError;
 pub use frame::{encode_frame, header_len, Opcode};
 pub use mask::{apply_mask, MaskGen};
 pub use receiver::{Config, Handler, Payload, Receiver, Role};
+pub use sender::{FrameSpec, Masking, Sender};
 pub use utf8::Utf8Validator;

@@ -1,0 +1,719 @@
+//! The JS-loop driver: adopted sockets served on the JS thread's own event loop, with
+//! no thread hop per message (see `../shared/DESIGN.md`, "Data flow" 3).
+//!
+//! Every adopted fd of the environment sits in one `mio::Poll`, whose epoll fd a
+//! `uv_poll_t` on the environment's libuv loop watches. When it turns readable, libuv
+//! calls [`on_poll`] on the JS thread: it reads each ready socket once, feeds the
+//! protocol core (events go to the staging queue), then calls JS once (`onLoop` in
+//! `lib/native.js`), which pulls the staged events with `loopTake` and dispatches them.
+//! What the handlers send is framed and written by [`LoopDriver::queue`] and
+//! [`LoopDriver::write_touched`] during the same turn, straight to the socket; what the
+//! kernel does not take waits for a writable event.
+//!
+//! Fairness: one callback reads at most [`READ_BUDGET`] bytes per round and stops
+//! starting rounds after [`TURN_BUDGET`]; JS stops dispatching after its own time
+//! budget and keeps the rest. Whenever work is left, the driver's waker makes the
+//! epoll fd readable again, so libuv runs timers and other I/O before the next round.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::ffi::{c_int, c_void};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use napi::sys;
+use wsrs_proto::{Receiver, Sender};
+
+use super::events::{EventQueue, Recorder};
+use super::uv::{handle_data, PollHandle};
+use crate::wire::{event, Outgoing};
+
+/// The waker's token; connection tokens are their ids (u32), so this never collides.
+const WAKER: Token = Token(usize::MAX);
+/// Bytes asked of each read.
+const READ_SIZE: usize = 64 * 1024;
+/// Bytes read from all sockets before the staged events go to JS.
+const READ_BUDGET: usize = 1024 * 1024;
+/// No new round of reads starts after this long in one callback.
+const TURN_BUDGET: Duration = Duration::from_millis(2);
+/// A write buffer larger than this is released once written.
+const IDLE_KEEP: usize = 16 * 1024;
+
+/// One adopted socket served on the JS loop.
+struct LoopConn {
+    stream: TcpStream,
+    receiver: Receiver,
+    sender: Sender,
+    /// Framed bytes not yet taken by the kernel: `out[out_pos..]`.
+    out: Vec<u8>,
+    out_pos: usize,
+    /// Bytes framed and bytes written, since the start.
+    queued: u64,
+    written: u64,
+    /// `(queued bytes at the end of a flush, frames in it)`, oldest first.
+    acks: VecDeque<(u64, u32)>,
+    /// Frames framed in the current flush, not yet in `acks`.
+    new_frames: u32,
+    /// JS asked to end the write side after what is queued.
+    end_requested: bool,
+    write_shut: bool,
+    read_closed: bool,
+    paused: bool,
+    /// In the driver's ready list.
+    ready: bool,
+    /// Touched by the current flush.
+    touched: bool,
+}
+
+impl LoopConn {
+    /// Writes what the kernel takes; returns the frames now fully written, or an error
+    /// when the socket is broken.
+    fn write_out(&mut self) -> std::io::Result<u32> {
+        while self.out_pos < self.out.len() {
+            match self.stream.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out_pos += n;
+                    self.written += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.out_pos == self.out.len() {
+            self.out_pos = 0;
+            if self.out.capacity() > IDLE_KEEP {
+                self.out = Vec::new();
+            } else {
+                self.out.clear();
+            }
+        }
+        let mut frames = 0u32;
+        while let Some(&(end, n)) = self.acks.front() {
+            if end > self.written {
+                break;
+            }
+            frames = frames.saturating_add(n);
+            self.acks.pop_front();
+        }
+        Ok(frames)
+    }
+
+    fn all_written(&self) -> bool {
+        self.out_pos == self.out.len()
+    }
+}
+
+/// What JS registered at init, and the arena it currently reads payloads from.
+struct JsSide {
+    on_loop: sys::napi_ref,
+    async_context: sys::napi_async_context,
+    /// The shared record log (`LOG_CAP` records of four u32, after a 16-byte header);
+    /// the reference keeps it alive for `log_ptr`.
+    _log_ref: sys::napi_ref,
+    log_ptr: *mut u8,
+    log_len: usize,
+    /// The arena payloads are copied into, and how far it is used.
+    arena_ref: sys::napi_ref,
+    arena_ptr: *mut u8,
+    arena_len: usize,
+    arena_pos: usize,
+}
+
+/// Per-environment driver state; lives in `EnvState`, used only on the JS thread.
+pub struct LoopDriver {
+    env: sys::napi_env,
+    poll: RefCell<Poll>,
+    events: RefCell<Events>,
+    waker: Waker,
+    handle: RefCell<Option<PollHandle>>,
+    conns: RefCell<HashMap<u32, LoopConn>>,
+    /// Connections that may have unread data, in the order they get a read.
+    ready: RefCell<VecDeque<u32>>,
+    /// Events waiting for JS.
+    staging: EventQueue,
+    /// Payloads too big for the arena, from the last `take`.
+    bigs: RefCell<Vec<Vec<u8>>>,
+    js: RefCell<JsSide>,
+    /// Inside `on_poll` (which delivers staged events itself, so no wake is needed).
+    in_poll: Cell<bool>,
+    /// JS kept part of a batch for its next turn.
+    js_holding: Cell<bool>,
+    /// Connections touched by the current flush, in order.
+    touched: RefCell<Vec<u32>>,
+    read_buf: RefCell<Vec<u8>>,
+}
+
+/// Size of a fresh arena; a message view kept by JS pins at most one.
+const ARENA_SIZE: usize = 256 * 1024;
+/// Flags in `take`'s result, above the record count.
+pub const TAKE_NEW_ARENA: u32 = 1 << 30;
+pub const TAKE_BIGS: u32 = 1 << 29;
+pub const TAKE_COUNT_MASK: u32 = TAKE_BIGS - 1;
+
+fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(napi::Error::from_reason(format!("ws-rs: {what} failed")))
+    }
+}
+
+impl LoopDriver {
+    /// Sets up the driver on `env`'s loop. `on_loop` is the JS function to call with
+    /// staged events, `log` the Buffer it reads records from.
+    ///
+    /// # Safety
+    /// `env`, `on_loop` and `log` must be valid handles of the current call.
+    pub unsafe fn new(
+        env: sys::napi_env,
+        on_loop: sys::napi_value,
+        log: sys::napi_value,
+    ) -> napi::Result<Box<LoopDriver>> {
+        let poll =
+            Poll::new().map_err(|e| napi::Error::from_reason(format!("ws-rs: epoll: {e}")))?;
+        let waker = Waker::new(poll.registry(), WAKER)
+            .map_err(|e| napi::Error::from_reason(format!("ws-rs: eventfd: {e}")))?;
+        let mut on_loop_ref = std::ptr::null_mut();
+        check(
+            sys::napi_create_reference(env, on_loop, 1, &mut on_loop_ref),
+            "reference",
+        )?;
+        let mut log_ref = std::ptr::null_mut();
+        check(
+            sys::napi_create_reference(env, log, 1, &mut log_ref),
+            "reference",
+        )?;
+        let mut log_ptr = std::ptr::null_mut();
+        let mut log_len = 0usize;
+        check(
+            sys::napi_get_buffer_info(env, log, &mut log_ptr, &mut log_len),
+            "buffer info",
+        )?;
+        let mut name = std::ptr::null_mut();
+        check(
+            sys::napi_create_string_utf8(env, c"ws-rs:loop".as_ptr(), 10, &mut name),
+            "string",
+        )?;
+        let mut async_context = std::ptr::null_mut();
+        check(
+            sys::napi_async_init(env, std::ptr::null_mut(), name, &mut async_context),
+            "async context",
+        )?;
+        let mut uv_loop = std::ptr::null_mut();
+        check(sys::napi_get_uv_event_loop(env, &mut uv_loop), "event loop")?;
+
+        let driver = Box::new(LoopDriver {
+            env,
+            poll: RefCell::new(poll),
+            events: RefCell::new(Events::with_capacity(1024)),
+            waker,
+            handle: RefCell::new(None),
+            conns: RefCell::new(HashMap::new()),
+            ready: RefCell::new(VecDeque::new()),
+            staging: EventQueue::new(Box::new(|| {})),
+            bigs: RefCell::new(Vec::new()),
+            js: RefCell::new(JsSide {
+                on_loop: on_loop_ref,
+                async_context,
+                _log_ref: log_ref,
+                log_ptr: log_ptr as *mut u8,
+                log_len,
+                arena_ref: std::ptr::null_mut(),
+                arena_ptr: std::ptr::null_mut(),
+                arena_len: 0,
+                arena_pos: 0,
+            }),
+            in_poll: Cell::new(false),
+            js_holding: Cell::new(false),
+            touched: RefCell::new(Vec::new()),
+            read_buf: RefCell::new(Vec::new()),
+        });
+        let fd = driver.poll.borrow().as_raw_fd();
+        let data = &*driver as *const LoopDriver as *mut c_void;
+        let handle = PollHandle::start(uv_loop, fd, data, on_poll)
+            .ok_or_else(|| napi::Error::from_reason("ws-rs: cannot watch the epoll fd"))?;
+        *driver.handle.borrow_mut() = Some(handle);
+        Ok(driver)
+    }
+
+    /// Keeps the loop alive (or not) on behalf of this environment's open sockets.
+    pub fn set_ref(&self, on: bool) {
+        if let Some(h) = self.handle.borrow().as_ref() {
+            h.set_ref(on);
+        }
+    }
+
+    pub fn has(&self, id: u32) -> bool {
+        self.conns.borrow().contains_key(&id)
+    }
+
+    /// Takes over a connected socket: writes `preamble`, feeds `head`, and watches it.
+    pub fn adopt(
+        &self,
+        id: u32,
+        stream: std::net::TcpStream,
+        head: &mut [u8],
+        preamble: &[u8],
+        receiver: Receiver,
+        sender: Sender,
+    ) -> std::io::Result<()> {
+        stream.set_nonblocking(true)?;
+        let _ = stream.set_nodelay(true);
+        let mut stream = TcpStream::from_std(stream);
+        self.poll.borrow().registry().register(
+            &mut stream,
+            Token(id as usize),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let mut conn = LoopConn {
+            stream,
+            receiver,
+            sender,
+            out: preamble.to_vec(),
+            out_pos: 0,
+            queued: preamble.len() as u64,
+            written: 0,
+            acks: VecDeque::new(),
+            new_frames: 0,
+            end_requested: false,
+            write_shut: false,
+            read_closed: false,
+            paused: false,
+            ready: true,
+            touched: false,
+        };
+        if !head.is_empty() {
+            self.feed(id, &mut conn, head);
+        }
+        if conn.write_out().is_err() {
+            let _ = self.poll.borrow().registry().deregister(&mut conn.stream);
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        self.conns.borrow_mut().insert(id, conn);
+        // Data may have arrived before the registration: give the socket a read.
+        self.ready.borrow_mut().push_back(id);
+        self.wake();
+        Ok(())
+    }
+
+    fn feed(&self, id: u32, conn: &mut LoopConn, bytes: &mut [u8]) {
+        if conn.receiver.is_done() {
+            return;
+        }
+        let mut events = Recorder::new(self.staging.writer(id));
+        if let Err(err) = conn.receiver.feed(bytes, &mut events) {
+            events.error(err);
+        }
+    }
+
+    /// Frames one outbox record for connection `id` (which must be a loop connection).
+    pub fn queue(&self, id: u32, out: Outgoing, payload: &[u8]) {
+        let mut conns = self.conns.borrow_mut();
+        let Some(conn) = conns.get_mut(&id) else {
+            return;
+        };
+        if conn.end_requested {
+            return;
+        }
+        match out {
+            Outgoing::End => conn.end_requested = true,
+            Outgoing::Frame(spec) => {
+                let before = conn.out.len();
+                conn.sender.frame(spec, payload, &mut conn.out);
+                conn.queued += (conn.out.len() - before) as u64;
+                conn.new_frames += 1;
+            }
+        }
+        if !conn.touched {
+            conn.touched = true;
+            self.touched.borrow_mut().push(id);
+        }
+    }
+
+    /// Writes every connection the current flush touched. Frames written at once are
+    /// reported in `written` as `[id, frames]` u32 pairs (little-endian); returns how
+    /// many pairs. The rest is reported later as WRITTEN events.
+    pub fn write_touched(&self, written: &mut [u8]) -> u32 {
+        let touched = std::mem::take(&mut *self.touched.borrow_mut());
+        let mut pairs = 0u32;
+        let mut slots = written.chunks_exact_mut(8);
+        let mut broken = Vec::new();
+        {
+            let mut conns = self.conns.borrow_mut();
+            for &id in &touched {
+                let Some(conn) = conns.get_mut(&id) else {
+                    continue;
+                };
+                conn.touched = false;
+                if conn.new_frames > 0 {
+                    conn.acks.push_back((conn.queued, conn.new_frames));
+                    conn.new_frames = 0;
+                }
+                let frames = match conn.write_out() {
+                    Ok(n) => n,
+                    Err(_) => {
+                        broken.push(id);
+                        continue;
+                    }
+                };
+                if frames > 0 {
+                    match slots.next() {
+                        Some(slot) => {
+                            slot[..4].copy_from_slice(&id.to_le_bytes());
+                            slot[4..].copy_from_slice(&frames.to_le_bytes());
+                            pairs += 1;
+                        }
+                        // No room left in JS's array: report it as an event instead.
+                        None => self.staging.writer(id).push(event::WRITTEN, 0, frames),
+                    }
+                }
+                if conn.end_requested && conn.all_written() && !conn.write_shut {
+                    conn.write_shut = true;
+                    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+                    if conn.read_closed {
+                        broken.push(id);
+                    }
+                }
+            }
+        }
+        for id in broken {
+            self.close(id);
+        }
+        self.wake_if_staged();
+        pairs
+    }
+
+    /// Stops (or restarts) reading connection `id`.
+    pub fn pause(&self, id: u32, paused: bool) {
+        let mut conns = self.conns.borrow_mut();
+        let Some(conn) = conns.get_mut(&id) else {
+            return;
+        };
+        conn.paused = paused;
+        if !paused && !conn.ready && !conn.read_closed {
+            // Edge-triggered: data that arrived while paused gives no new event.
+            conn.ready = true;
+            self.ready.borrow_mut().push_back(id);
+            drop(conns);
+            self.wake();
+        }
+    }
+
+    /// Drops connection `id` now (ws's `terminate()`); JS flushed before calling.
+    pub fn terminate(&self, id: u32) {
+        self.close(id);
+        self.wake_if_staged();
+    }
+
+    /// Closes the socket and reports CLOSED.
+    fn close(&self, id: u32) {
+        let Some(mut conn) = self.conns.borrow_mut().remove(&id) else {
+            return;
+        };
+        let _ = self.poll.borrow().registry().deregister(&mut conn.stream);
+        drop(conn);
+        self.staging.writer(id).push(event::CLOSED, 0, 0);
+    }
+
+    fn wake(&self) {
+        if !self.in_poll.get() {
+            let _ = self.waker.wake();
+        }
+    }
+
+    fn wake_if_staged(&self) {
+        if !self.in_poll.get() && !self.staging.is_empty() {
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Moves the oldest staged chunk to JS: records into the shared log (after its
+    /// header: count, arena base), payloads into the arena. Returns the record count
+    /// with [`TAKE_NEW_ARENA`] / [`TAKE_BIGS`] when JS must fetch those, or 0.
+    pub fn take(&self) -> napi::Result<u32> {
+        let Some(chunk) = self.staging.pop() else {
+            return Ok(0);
+        };
+        let mut js = self.js.borrow_mut();
+        let records = chunk.log.len() / 4;
+        let room = js.log_len.saturating_sub(16) / 16;
+        // Chunks never exceed LOG_CAP records and the log is sized for that.
+        let n = records.min(room);
+        let mut flags = 0;
+        if js.arena_len - js.arena_pos < chunk.arena.len() || js.arena_ptr.is_null() {
+            self.new_arena(&mut js, chunk.arena.len())?;
+            flags |= TAKE_NEW_ARENA;
+        }
+        let base = js.arena_pos;
+        // Safe: the log and arena are live Buffers we hold references to, used only on
+        // this thread, and the lengths were checked above.
+        unsafe {
+            let log = std::slice::from_raw_parts_mut(js.log_ptr, js.log_len);
+            log[..4].copy_from_slice(&(n as u32).to_le_bytes());
+            log[4..8].copy_from_slice(&(base as u32).to_le_bytes());
+            for (word, bytes) in chunk.log[..n * 4].iter().zip(log[16..].chunks_exact_mut(4)) {
+                bytes.copy_from_slice(&word.to_le_bytes());
+            }
+            std::ptr::copy_nonoverlapping(
+                chunk.arena.as_ptr(),
+                js.arena_ptr.add(base),
+                chunk.arena.len(),
+            );
+        }
+        js.arena_pos += chunk.arena.len();
+        if !chunk.bigs.is_empty() {
+            *self.bigs.borrow_mut() = chunk.bigs;
+            flags |= TAKE_BIGS;
+        }
+        Ok(n as u32 | flags)
+    }
+
+    fn new_arena(&self, js: &mut JsSide, need: usize) -> napi::Result<()> {
+        let len = need.max(ARENA_SIZE);
+        let mut data = std::ptr::null_mut();
+        let mut value = std::ptr::null_mut();
+        // Safe: called from JS (inside `loopTake`), so a context is entered.
+        unsafe {
+            check(
+                sys::napi_create_buffer(self.env, len, &mut data, &mut value),
+                "arena",
+            )?;
+            if !js.arena_ref.is_null() {
+                sys::napi_delete_reference(self.env, js.arena_ref);
+                js.arena_ref = std::ptr::null_mut();
+            }
+            check(
+                sys::napi_create_reference(self.env, value, 1, &mut js.arena_ref),
+                "reference",
+            )?;
+        }
+        js.arena_ptr = data as *mut u8;
+        js.arena_len = len;
+        js.arena_pos = 0;
+        Ok(())
+    }
+
+    /// The arena `take` switched to.
+    pub fn arena(&self) -> sys::napi_value {
+        let js = self.js.borrow();
+        let mut value = std::ptr::null_mut();
+        // Safe: a live reference; called from JS.
+        unsafe { sys::napi_get_reference_value(self.env, js.arena_ref, &mut value) };
+        value
+    }
+
+    /// The big payloads of the last `take`.
+    pub fn take_bigs(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.bigs.borrow_mut())
+    }
+
+    /// Reads each ready connection once, until [`READ_BUDGET`] bytes.
+    fn read_round(&self) -> usize {
+        let mut total = 0usize;
+        let rounds = self.ready.borrow().len();
+        let mut buf = self.read_buf.borrow_mut();
+        if buf.len() != READ_SIZE {
+            buf.resize(READ_SIZE, 0);
+        }
+        let mut broken = Vec::new();
+        for _ in 0..rounds {
+            if total >= READ_BUDGET {
+                break;
+            }
+            let Some(id) = self.ready.borrow_mut().pop_front() else {
+                break;
+            };
+            let mut conns = self.conns.borrow_mut();
+            let Some(conn) = conns.get_mut(&id) else {
+                continue;
+            };
+            conn.ready = false;
+            if conn.paused || conn.read_closed {
+                continue;
+            }
+            match conn.stream.read(&mut buf) {
+                Ok(0) => {
+                    conn.read_closed = true;
+                    self.staging.writer(id).push(event::EOF, 0, 0);
+                    if conn.write_shut {
+                        broken.push(id);
+                    }
+                }
+                Ok(n) => {
+                    total += n;
+                    self.feed(id, conn, &mut buf[..n]);
+                    // A full read may have left more; a short one drained the socket
+                    // (a later arrival raises a new edge).
+                    if n == buf.len() {
+                        conn.ready = true;
+                        self.ready.borrow_mut().push_back(id);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    conn.ready = true;
+                    self.ready.borrow_mut().push_back(id);
+                }
+                Err(_) => broken.push(id),
+            }
+        }
+        drop(buf);
+        for id in broken {
+            self.close(id);
+        }
+        total
+    }
+
+    /// Takes the readiness the kernel reports: readable sockets join the ready list,
+    /// writable ones get their pending bytes written.
+    fn gather(&self) {
+        let mut events = self.events.borrow_mut();
+        if self
+            .poll
+            .borrow_mut()
+            .poll(&mut events, Some(Duration::ZERO))
+            .is_err()
+        {
+            return;
+        }
+        let mut broken = Vec::new();
+        let mut conns = self.conns.borrow_mut();
+        for ev in events.iter() {
+            if ev.token() == WAKER {
+                continue;
+            }
+            let id = ev.token().0 as u32;
+            let Some(conn) = conns.get_mut(&id) else {
+                continue;
+            };
+            if (ev.is_readable() || ev.is_read_closed() || ev.is_error()) && !conn.ready {
+                conn.ready = true;
+                self.ready.borrow_mut().push_back(id);
+            }
+            if (ev.is_writable() || ev.is_error()) && !conn.all_written() {
+                match conn.write_out() {
+                    Ok(frames) => {
+                        if frames > 0 {
+                            self.staging.writer(id).push(event::WRITTEN, 0, frames);
+                        }
+                        if conn.end_requested && conn.all_written() && !conn.write_shut {
+                            conn.write_shut = true;
+                            let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+                            if conn.read_closed {
+                                broken.push(id);
+                            }
+                        }
+                    }
+                    Err(_) => broken.push(id),
+                }
+            }
+        }
+        drop(conns);
+        for id in broken {
+            self.close(id);
+        }
+    }
+
+    /// Calls JS's `onLoop`; false if JS kept events for a later turn.
+    fn call_js(&self) -> bool {
+        let env = self.env;
+        let (on_loop, async_context) = {
+            let js = self.js.borrow();
+            (js.on_loop, js.async_context)
+        };
+        // Safe: on the JS thread, from a libuv callback, with handles opened and
+        // closed in this scope.
+        unsafe {
+            let mut scope = std::ptr::null_mut();
+            if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
+                return true;
+            }
+            let mut func = std::ptr::null_mut();
+            let mut global = std::ptr::null_mut();
+            let mut result = std::ptr::null_mut();
+            let mut done = true;
+            if sys::napi_get_reference_value(env, on_loop, &mut func) == sys::Status::napi_ok
+                && sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
+            {
+                let status = sys::napi_make_callback(
+                    env,
+                    async_context,
+                    global,
+                    func,
+                    0,
+                    std::ptr::null(),
+                    &mut result,
+                );
+                if status == sys::Status::napi_ok {
+                    let mut finished = true;
+                    if sys::napi_get_value_bool(env, result, &mut finished) == sys::Status::napi_ok
+                    {
+                        done = finished;
+                    }
+                } else {
+                    // A listener's exception: surface it as Node would.
+                    let mut err = std::ptr::null_mut();
+                    if sys::napi_get_and_clear_last_exception(env, &mut err) == sys::Status::napi_ok
+                        && !err.is_null()
+                    {
+                        sys::napi_fatal_exception(env, err);
+                    }
+                }
+            }
+            sys::napi_close_handle_scope(env, scope);
+            done
+        }
+    }
+
+    /// One libuv callback's work; see the module comment.
+    fn turn(&self) {
+        let start = Instant::now();
+        self.in_poll.set(true);
+        if self.js_holding.get() {
+            // Finish what JS kept before reading more.
+            let done = self.call_js();
+            self.js_holding.set(!done);
+        }
+        while !self.js_holding.get() {
+            self.gather();
+            let read = self.read_round();
+            if !self.staging.is_empty() {
+                let done = self.call_js();
+                self.js_holding.set(!done);
+            }
+            if (read == 0 && self.staging.is_empty()) || start.elapsed() >= TURN_BUDGET {
+                break;
+            }
+        }
+        self.in_poll.set(false);
+        if self.js_holding.get() || !self.staging.is_empty() || !self.ready.borrow().is_empty() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+impl Drop for LoopDriver {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.get_mut().take() {
+            h.close();
+        }
+        // The sockets close with the map; references die with the environment.
+    }
+}
+
+extern "C" fn on_poll(handle: *mut c_void, _status: c_int, _events: c_int) {
+    // Safe: `data` is the driver, set at start and cleared before the handle closes;
+    // the driver outlives its open handle.
+    let driver = unsafe { handle_data(handle) } as *const LoopDriver;
+    if driver.is_null() {
+        return;
+    }
+    let driver = unsafe { &*driver };
+    // A panic must never unwind into libuv.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.turn()));
+}

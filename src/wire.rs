@@ -1,0 +1,198 @@
+//! The JS <-> Rust record format, defined once: the event kinds Rust reports, the
+//! outbox operations and flags JS queues, and the sizes both sides agree on.
+//! `lib/native.js` reads all of these from `bridge::wire_constants`, never from a copy.
+//!
+//! An event record is four `u32`s, `[conn id, kind | extra << 8, a, b]`; an outbox
+//! record is four `u32`s, `[conn id, op | flags << 8, payload length, big index]`.
+
+use wsrs_proto::{FrameSpec, Masking, Opcode};
+
+/// Event kinds (low byte of an event record's second word).
+pub mod event {
+    pub const TEXT: u32 = 1;
+    pub const BINARY: u32 = 2;
+    pub const PING: u32 = 3;
+    pub const PONG: u32 = 4;
+    /// A Close frame arrived: extra = code, payload = reason.
+    pub const CLOSE_FRAME: u32 = 5;
+    /// A protocol violation: extra = `ProtoError::kind_id`, a = its argument (for an
+    /// inflate failure: a, b = zlib's message in the arena).
+    pub const PROTO_ERROR: u32 = 6;
+    /// a = number of queued frames now fully handed to the kernel.
+    pub const WRITTEN: u32 = 7;
+    /// The peer ended its side (read returned 0).
+    pub const EOF: u32 = 8;
+    /// The socket is closed; the id is dead.
+    pub const CLOSED: u32 = 9;
+    /// Flag on TEXT/BINARY: the payload is in `bigs[a]`, not in the arena.
+    pub const BIG: u32 = 0x80;
+}
+
+/// Outbox operations (low byte of an outbox record's second word).
+pub mod op {
+    pub const CONTINUATION: u8 = 0;
+    pub const TEXT: u8 = 1;
+    pub const BINARY: u8 = 2;
+    pub const CLOSE: u8 = 8;
+    pub const PING: u8 = 9;
+    pub const PONG: u8 = 10;
+    /// Shut down the write side once everything before it is written.
+    pub const END: u8 = 16;
+}
+
+/// Outbox flags (second byte of an outbox record's second word).
+pub mod flag {
+    pub const FIN: u8 = 1;
+    /// Compress this frame's payload (permessage-deflate).
+    pub const RSV1: u8 = 2;
+    pub const MASK: u8 = 4;
+    /// The payload is passed separately (`bigs`), not in the outbox bytes.
+    pub const BIG: u8 = 8;
+    /// Four key bytes precede the payload in the outbox (`generateMask`).
+    pub const KEYED: u8 = 16;
+}
+
+/// Messages above this size get their own Buffer instead of a place in the arena.
+pub const BIG_MESSAGE: usize = 64 * 1024;
+/// An event chunk's arena closes when it would grow past this.
+pub const ARENA_CAP: usize = 256 * 1024;
+/// Most records in one event chunk (the JS logs are sized to match).
+pub const LOG_CAP: usize = 8192;
+/// Payloads from this size on are passed by reference instead of copied into the outbox.
+pub const BIG_SEND: usize = 64 * 1024;
+
+/// What one outbox record asks for.
+#[derive(Debug, Clone, Copy)]
+pub enum Outgoing {
+    Frame(FrameSpec),
+    /// Shut down the write side after everything before it.
+    End,
+}
+
+/// Decodes an outbox record's op and flags; `key` is the user's masking key, if the
+/// record carried one. Unknown ops give `None` (and are skipped).
+pub fn decode_op(code: u8, flags: u8, key: Option<[u8; 4]>) -> Option<Outgoing> {
+    let opcode = match code {
+        op::CONTINUATION => Opcode::Continuation,
+        op::TEXT => Opcode::Text,
+        op::BINARY => Opcode::Binary,
+        op::CLOSE => Opcode::Close,
+        op::PING => Opcode::Ping,
+        op::PONG => Opcode::Pong,
+        op::END => return Some(Outgoing::End),
+        _ => return None,
+    };
+    let masking = match (flags & flag::MASK != 0, key) {
+        (false, _) => Masking::None,
+        (true, Some(key)) => Masking::Key(key),
+        (true, None) => Masking::Generated,
+    };
+    Some(Outgoing::Frame(FrameSpec {
+        opcode,
+        fin: flags & flag::FIN != 0,
+        compress: flags & flag::RSV1 != 0,
+        masking,
+    }))
+}
+
+/// One outbox record as `flush` reads it.
+pub struct OutRecord<'a> {
+    pub id: u32,
+    pub op: Outgoing,
+    pub payload: &'a [u8],
+}
+
+/// Walks the outbox: `count` records in `log`, payloads back to back in `data` (each
+/// keyed record's 4 key bytes first), big payloads in `bigs`. Lengths are clamped to
+/// what is there, so a malformed outbox reads short rather than out of bounds.
+pub fn out_records<'a>(
+    data: &'a [u8],
+    log: &'a [u8],
+    count: u32,
+    bigs: &'a [&'a [u8]],
+) -> impl Iterator<Item = OutRecord<'a>> + 'a {
+    let mut pos = 0usize;
+    log.chunks_exact(16)
+        .take(count as usize)
+        .filter_map(move |bytes| {
+            let word = |i: usize| {
+                u32::from_le_bytes([
+                    bytes[i * 4],
+                    bytes[i * 4 + 1],
+                    bytes[i * 4 + 2],
+                    bytes[i * 4 + 3],
+                ])
+            };
+            let (id, w1, len, big) = (word(0), word(1), word(2) as usize, word(3) as usize);
+            let (code, flags) = (w1 as u8, (w1 >> 8) as u8);
+            let key = if flags & flag::KEYED != 0 && pos + 4 <= data.len() {
+                pos += 4;
+                Some([data[pos - 4], data[pos - 3], data[pos - 2], data[pos - 1]])
+            } else {
+                None
+            };
+            let payload: &[u8] = if flags & flag::BIG != 0 {
+                bigs.get(big).copied().unwrap_or(&[])
+            } else {
+                let end = pos.saturating_add(len).min(data.len());
+                let slice = &data[pos..end];
+                pos = end;
+                slice
+            };
+            let op = decode_op(code, flags, key)?;
+            Some(OutRecord { id, op, payload })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: u32, code: u8, flags: u8, len: u32, big: u32) -> Vec<u8> {
+        [id, code as u32 | (flags as u32) << 8, len, big]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect()
+    }
+
+    #[test]
+    fn reads_payloads_keys_and_bigs_in_order() {
+        let mut log = record(1, op::TEXT, flag::FIN, 2, 0);
+        log.extend(record(
+            2,
+            op::BINARY,
+            flag::FIN | flag::MASK | flag::KEYED,
+            1,
+            0,
+        ));
+        log.extend(record(1, op::BINARY, flag::FIN | flag::BIG, 3, 0));
+        log.extend(record(1, 99, 0, 0, 0));
+        log.extend(record(1, op::END, 0, 0, 0));
+        let data = b"hi\x01\x02\x03\x04z";
+        let big: &[u8] = b"big";
+        let bigs = [big];
+        let recs: Vec<_> = out_records(data, &log, 5, &bigs).collect();
+        assert_eq!(recs.len(), 4);
+        assert_eq!(recs[0].payload, b"hi");
+        assert_eq!(recs[1].payload, b"z");
+        assert!(matches!(
+            recs[1].op,
+            Outgoing::Frame(FrameSpec {
+                masking: Masking::Key([1, 2, 3, 4]),
+                ..
+            })
+        ));
+        assert_eq!(recs[2].payload, b"big");
+        assert!(matches!(recs[3].op, Outgoing::End));
+    }
+
+    #[test]
+    fn malformed_lengths_read_short() {
+        let log = record(1, op::TEXT, flag::FIN, 1000, 0);
+        let recs: Vec<_> = out_records(b"abc", &log, 1, &[]).collect();
+        assert_eq!(recs[0].payload, b"abc");
+        let log = record(1, op::TEXT, flag::FIN | flag::BIG, 3, 7);
+        let recs: Vec<_> = out_records(b"", &log, 1, &[]).collect();
+        assert!(recs[0].payload.is_empty());
+    }
+}
