@@ -5,6 +5,9 @@
 // Rust load generator to core 0; rounds alternate between the implementations and
 // the median is reported. Not a test: nothing here asserts a speed.
 //
+// Rows: echo at depth 1 (50 connections and 1, with round-trip percentiles) and
+// pipelined, connection rate, broadcast with the send loop, 16 KiB, 1 MiB, deflate.
+//
 // Environment: BENCH_SECONDS (per measurement, default 4), BENCH_ROUNDS (default 3),
 // BENCH_ONLY (a workload name).
 
@@ -22,6 +25,10 @@ const workloads = [
   // One message in flight on one connection: round trips per second, i.e. latency.
   { name: 'latency: 32 B x 1 conn x 1', conns: 1, depth: 1, size: 32 },
   { name: '32 B x 50 conns x 32 in flight', conns: 50, depth: 32, size: 32 },
+  // Whole connection lifetimes: open, closing handshake, server closes. 8 at a time.
+  { name: 'connections opened+closed /s', conns: 8, depth: 0, size: 0, mode: 'connect' },
+  // 64 B to 1000 clients with `for (const c of wss.clients) c.send(data)`; deliveries/s.
+  { name: 'broadcast 64 B to 1000 (send loop)', conns: 1000, depth: 2, size: 64, mode: 'broadcast', server: 'broadcast-server.js' },
   { name: '16 KiB x 50 conns x 4 in flight', conns: 50, depth: 4, size: 16 * 1024 },
   { name: '1 MiB x 8 conns x 2 in flight', conns: 8, depth: 2, size: 1024 * 1024 },
   { name: 'deflate JSON 256 B x 50 x 8', conns: 50, depth: 8, size: 256, deflate: true },
@@ -64,7 +71,7 @@ function cpuOf(pid) {
 }
 
 async function measure(impl, w, port) {
-  const serverArgs = [path.join(__dirname, 'echo-server.js'), impl, String(port)]
+  const serverArgs = [path.join(__dirname, w.server || 'echo-server.js'), impl, String(port)]
     .concat(w.deflate ? ['deflate'] : [])
     .concat(w.level !== undefined ? [String(w.level)] : []);
   const [cmd, args] = pinned(1, process.execPath, serverArgs);
@@ -77,7 +84,8 @@ async function measure(impl, w, port) {
   const warmup = 1;
   const cpu0 = cpuOf(serverPid);
   const loadgen = path.join(root, 'target', 'release', 'wsrs-loadgen');
-  const loadArgs = [`127.0.0.1:${port}`, w.conns, w.depth, w.size, seconds, warmup].concat(w.deflate ? ['deflate'] : []);
+  const mode = w.deflate ? 'deflate' : w.mode || 'echo';
+  const loadArgs = [`127.0.0.1:${port}`, w.conns, w.depth, w.size, seconds, warmup, mode];
   const [lcmd, largs] = pinned(0, loadgen, loadArgs.map(String));
   const out = execFileSync(lcmd, largs).toString();
   const cpu = (cpuOf(serverPid) - cpu0) / (seconds + warmup);
@@ -113,6 +121,10 @@ const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1
       row[impl] = med;
       row[`${impl} server cpu`] = m.server_cpu;
       row[`${impl} loadgen cpu`] = m.loadgen_cpu;
+      if (w.depth === 1) {
+        row[`${impl} p50 us`] = median(extra[impl].map((x) => x.p50_us));
+        row[`${impl} p99 us`] = median(extra[impl].map((x) => x.p99_us));
+      }
     }
     row.ratio = row['ws-rs'] / row.ws;
     rows.push(row);
@@ -120,7 +132,11 @@ const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1
       `${w.name.padEnd(34)} ws ${fmt(row.ws).padStart(7)} msg/s   ws-rs ${fmt(row['ws-rs']).padStart(7)} msg/s   ` +
         `ratio ${row.ratio.toFixed(2)}x   (${fmt((row['ws-rs'] * w.size) / 1048576)} MiB/s; ` +
         `server cpu ws ${row['ws server cpu'].toFixed(2)} / ws-rs ${row['ws-rs server cpu'].toFixed(2)}; ` +
-        `loadgen cpu ${row['ws loadgen cpu'].toFixed(2)} / ${row['ws-rs loadgen cpu'].toFixed(2)})`
+        `loadgen cpu ${row['ws loadgen cpu'].toFixed(2)} / ${row['ws-rs loadgen cpu'].toFixed(2)})` +
+        (w.depth === 1
+          ? `\n${''.padEnd(34)} round trip p50 ws ${row['ws p50 us']} µs / ws-rs ${row['ws-rs p50 us']} µs; ` +
+            `p99 ws ${row['ws p99 us']} µs / ws-rs ${row['ws-rs p99 us']} µs`
+          : '')
     );
   }
   const outDir = path.join(__dirname, 'results');

@@ -117,7 +117,7 @@ function onLoop() {
 /** Dispatches loop records [from, to) in slices, stopping when the deadline passes. */
 function dispatchLoop(from, to, base, deadline) {
   for (let pos = from; pos < to; ) {
-    const next = Math.min(pos + 64, to);
+    const next = Math.min(pos + 16, to);
     dispatch(loopLog, pos, next, loopArena, loopBigs, base);
     pos = next;
     if (pos < to && performance.now() > deadline) {

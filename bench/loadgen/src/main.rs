@@ -3,9 +3,18 @@
 //! its own CPU use (its headroom: well under 100% of its core means the server, not
 //! the generator, set the rate).
 //!
-//! Usage: wsrs-loadgen HOST:PORT CONNS DEPTH SIZE SECONDS [WARMUP_SECONDS] [deflate]
-//! With `deflate`, messages are JSON-like text and permessage-deflate is offered and
-//! used (context takeover, 15-bit windows: what a default ws server agrees to).
+//! Usage: wsrs-loadgen HOST:PORT CONNS DEPTH SIZE SECONDS [WARMUP_SECONDS] [MODE]
+//! MODE:
+//! - `echo` (default): each connection keeps DEPTH messages in flight. At depth 1 the
+//!   round-trip times are recorded too (`p50_us`, `p99_us`).
+//! - `deflate`: echo with JSON-like text over permessage-deflate (context takeover,
+//!   15-bit windows: what a default ws server agrees to).
+//! - `connect`: CONNS loops that each open a connection, do the closing handshake and
+//!   wait for the server to close; the rate is connections per second.
+//! - `broadcast`: CONNS connections; the first sends a trigger whenever fewer than
+//!   DEPTH broadcasts are incomplete, the server (bench/broadcast-server.js) sends it
+//!   to every client; the rate is deliveries per second.
+//!
 //! Prints one JSON line.
 
 use std::cell::Cell;
@@ -83,6 +92,10 @@ async fn handshake(addr: &str, deflate: bool) -> std::io::Result<(TcpStream, Vec
 }
 
 struct Shared {
+    /// Round-trip times in µs (echo at depth 1), while counting.
+    rtts: std::cell::RefCell<Vec<u32>>,
+    /// Broadcast mode: the trigger task waits here for deliveries.
+    delivered: tokio::sync::Notify,
     counting: Cell<bool>,
     stop: Cell<bool>,
     messages: Cell<u64>,
@@ -162,6 +175,7 @@ async fn connection(
         out: Vec::new(),
     };
     sender.send(&mut s, depth, &payload).await?;
+    let mut sent_at = Instant::now();
     let mut cfg = Config {
         max_payload: 0,
         ..Config::new(Role::Client)
@@ -204,9 +218,137 @@ async fn connection(
             return Ok(());
         }
         if counter.received > 0 {
+            if depth == 1 && shared.counting.get() {
+                let us = sent_at.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                shared.rtts.borrow_mut().push(us);
+            }
             sender.send(&mut s, counter.received, &payload).await?;
+            sent_at = Instant::now();
         }
     }
+}
+
+/// One connection's whole life, over and over: open, closing handshake, wait for the
+/// server's close. Counts each completed one.
+async fn connect_loop(addr: String, shared: Rc<Shared>) -> std::io::Result<()> {
+    let mut masks = MaskGen::new();
+    let mut buf = vec![0u8; 4096];
+    while !shared.stop.get() {
+        let (mut s, _, _) = handshake(&addr, false).await?;
+        let mut close = Vec::new();
+        encode_frame(
+            &mut close,
+            Opcode::Close,
+            true,
+            false,
+            &1000u16.to_be_bytes(),
+            Some(masks.next_mask()),
+        );
+        s.write_all(&close).await?;
+        // The server answers with its Close and then ends the connection.
+        while s.read(&mut buf).await? != 0 {}
+        if shared.counting.get() {
+            shared.messages.set(shared.messages.get() + 1);
+        }
+    }
+    Ok(())
+}
+
+/// A broadcast receiver: counts what arrives and wakes the trigger task.
+async fn broadcast_reader(
+    mut r: tokio::net::tcp::OwnedReadHalf,
+    head: Vec<u8>,
+    size: usize,
+    shared: Rc<Shared>,
+    total: Rc<Cell<u64>>,
+) -> std::io::Result<()> {
+    let mut receiver = Receiver::new(Config {
+        max_payload: 0,
+        ..Config::new(Role::Client)
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pending = head;
+    loop {
+        let n = if pending.is_empty() {
+            let n = r.read(&mut buf).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            n
+        } else {
+            let n = pending.len();
+            buf[..n].copy_from_slice(&pending);
+            pending.clear();
+            n
+        };
+        let mut counter = Counter {
+            received: 0,
+            bytes: 0,
+            expect: size,
+            bad: &shared.bad,
+        };
+        if receiver.feed(&mut buf[..n], &mut counter).is_err() {
+            return Err(std::io::Error::other("protocol error from server"));
+        }
+        total.set(total.get() + counter.received as u64);
+        if shared.counting.get() {
+            shared
+                .messages
+                .set(shared.messages.get() + counter.received as u64);
+        }
+        if counter.received > 0 {
+            shared.delivered.notify_one();
+        }
+    }
+}
+
+/// Opens `conns` connections and keeps `depth` broadcasts in flight through the first.
+async fn broadcast(
+    addr: String,
+    conns: usize,
+    depth: usize,
+    size: usize,
+    shared: Rc<Shared>,
+) -> std::io::Result<()> {
+    let total = Rc::new(Cell::new(0u64));
+    // Dropping a write half would shut the connection's write side: keep them all.
+    let mut writers = Vec::new();
+    for _ in 0..conns {
+        let (s, head, _) = handshake(&addr, false).await?;
+        let (r, w) = s.into_split();
+        writers.push(w);
+        let (shared, total) = (shared.clone(), total.clone());
+        tokio::task::spawn_local(async move {
+            let _ = broadcast_reader(r, head, size, shared, total).await;
+        });
+    }
+    let Some(w) = writers.first_mut() else {
+        return Ok(());
+    };
+    let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    let mut masks = MaskGen::new();
+    let mut out = Vec::new();
+    let mut sent = 0u64;
+    while !shared.stop.get() {
+        let done = total.get() / conns as u64;
+        if sent < done + depth as u64 {
+            out.clear();
+            while sent < done + depth as u64 {
+                encode_frame(
+                    &mut out,
+                    Opcode::Binary,
+                    true,
+                    false,
+                    &payload,
+                    Some(masks.next_mask()),
+                );
+                sent += 1;
+            }
+            w.write_all(&out).await?;
+        }
+        shared.delivered.notified().await;
+    }
+    Ok(())
 }
 
 fn main() {
@@ -230,7 +372,8 @@ fn main() {
         parse(5),
     );
     let warmup = if args.len() > 6 { parse(6) } else { 1.0 };
-    let deflate = args.get(7).is_some_and(|a| a == "deflate");
+    let mode = args.get(7).map_or("echo", |a| a.as_str()).to_string();
+    let deflate = mode == "deflate";
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -238,6 +381,8 @@ fn main() {
         .expect("runtime");
     let local = tokio::task::LocalSet::new();
     let shared = Rc::new(Shared {
+        rtts: Default::default(),
+        delivered: tokio::sync::Notify::new(),
         counting: Cell::new(false),
         stop: Cell::new(false),
         messages: Cell::new(0),
@@ -246,17 +391,29 @@ fn main() {
     });
     let result = local.block_on(&rt, async {
         let mut tasks = Vec::new();
-        for _ in 0..conns {
+        let count_failure = |shared: &Shared, r: std::io::Result<()>| {
+            if r.is_err() && !shared.stop.get() {
+                shared.failed.set(shared.failed.get() + 1);
+            }
+        };
+        if mode == "broadcast" {
             let (addr, shared) = (addr.clone(), shared.clone());
             tasks.push(tokio::task::spawn_local(async move {
-                if connection(addr, depth, size, deflate, shared.clone())
-                    .await
-                    .is_err()
-                    && !shared.stop.get()
-                {
-                    shared.failed.set(shared.failed.get() + 1);
-                }
+                let r = broadcast(addr, conns, depth, size, shared.clone()).await;
+                count_failure(&shared, r);
             }));
+        } else {
+            for _ in 0..conns {
+                let (addr, shared, mode) = (addr.clone(), shared.clone(), mode.clone());
+                tasks.push(tokio::task::spawn_local(async move {
+                    let r = if mode == "connect" {
+                        connect_loop(addr, shared.clone()).await
+                    } else {
+                        connection(addr, depth, size, deflate, shared.clone()).await
+                    };
+                    count_failure(&shared, r);
+                }));
+            }
         }
         tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
         shared.counting.set(true);
@@ -273,10 +430,19 @@ fn main() {
     let (wall, cpu) = result;
     let failed = shared.failed.get();
     let messages = shared.messages.get();
+    let mut rtts = shared.rtts.take();
+    rtts.sort_unstable();
+    let at = |q: f64| {
+        rtts.get(((rtts.len() as f64 * q) as usize).min(rtts.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
-        "{{\"messages\":{messages},\"seconds\":{wall:.3},\"rate\":{:.0},\"loadgen_cpu\":{:.3},\"bad\":{},\"failed\":{failed}}}",
+        "{{\"messages\":{messages},\"seconds\":{wall:.3},\"rate\":{:.0},\"loadgen_cpu\":{:.3},\"bad\":{},\"failed\":{failed},\"p50_us\":{},\"p99_us\":{}}}",
         messages as f64 / wall,
         cpu / wall,
-        shared.bad.get()
+        shared.bad.get(),
+        at(0.5),
+        at(0.99)
     );
 }
