@@ -64,6 +64,9 @@ struct LoopConn {
     paused: bool,
     /// In the driver's ready list.
     ready: bool,
+    /// The kernel reported the peer's FIN (or an error): read until EOF, since no new
+    /// edge will come for it.
+    hup: bool,
     /// Touched by the current flush.
     touched: bool,
 }
@@ -285,6 +288,7 @@ impl LoopDriver {
             read_closed: false,
             paused: false,
             ready: true,
+            hup: false,
             touched: false,
         };
         if !head.is_empty() {
@@ -548,8 +552,9 @@ impl LoopDriver {
                     total += n;
                     self.feed(id, conn, &mut buf[..n]);
                     // A full read may have left more; a short one drained the socket
-                    // (a later arrival raises a new edge).
-                    if n == buf.len() {
+                    // (a later arrival raises a new edge), unless the FIN is already
+                    // in: its edge came with this data.
+                    if n == buf.len() || conn.hup {
                         conn.ready = true;
                         self.ready.borrow_mut().push_back(id);
                     }
@@ -591,6 +596,9 @@ impl LoopDriver {
             let Some(conn) = conns.get_mut(&id) else {
                 continue;
             };
+            if ev.is_read_closed() || ev.is_error() {
+                conn.hup = true;
+            }
             if (ev.is_readable() || ev.is_read_closed() || ev.is_error()) && !conn.ready {
                 conn.ready = true;
                 self.ready.borrow_mut().push_back(id);
