@@ -109,6 +109,17 @@ impl LoopConn {
     fn all_written(&self) -> bool {
         self.out_pos == self.out.len()
     }
+
+    /// Shuts down the write side once JS asked to end and everything is written.
+    /// Returns true when the connection is then done both ways (close it).
+    fn end_if_written(&mut self) -> bool {
+        if !self.end_requested || !self.all_written() || self.write_shut {
+            return false;
+        }
+        self.write_shut = true;
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        self.read_closed
+    }
 }
 
 /// What JS registered at init, and the arena it currently reads payloads from.
@@ -376,12 +387,8 @@ impl LoopDriver {
                         None => self.staging.writer(id).push(event::WRITTEN, 0, frames),
                     }
                 }
-                if conn.end_requested && conn.all_written() && !conn.write_shut {
-                    conn.write_shut = true;
-                    let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-                    if conn.read_closed {
-                        broken.push(id);
-                    }
+                if conn.end_if_written() {
+                    broken.push(id);
                 }
             }
         }
@@ -609,12 +616,8 @@ impl LoopDriver {
                         if frames > 0 {
                             self.staging.writer(id).push(event::WRITTEN, 0, frames);
                         }
-                        if conn.end_requested && conn.all_written() && !conn.write_shut {
-                            conn.write_shut = true;
-                            let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-                            if conn.read_closed {
-                                broken.push(id);
-                            }
+                        if conn.end_if_written() {
+                            broken.push(id);
                         }
                     }
                     Err(_) => broken.push(id),

@@ -188,18 +188,10 @@ async fn connection(
     let mut buf = vec![0u8; 256 * 1024];
     let mut pending = head;
     loop {
-        let n = if pending.is_empty() {
-            let n = s.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            n
-        } else {
-            let n = pending.len();
-            buf[..n].copy_from_slice(&pending);
-            pending.clear();
-            n
-        };
+        let n = next_bytes(&mut s, &mut pending, &mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
         let mut counter = Counter {
             received: 0,
             bytes: 0,
@@ -226,6 +218,22 @@ async fn connection(
             sent_at = Instant::now();
         }
     }
+}
+
+/// Puts the next bytes to parse in `buf`: what came after the handshake first, then
+/// reads. Returns how many (0: the server closed).
+async fn next_bytes<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut R,
+    pending: &mut Vec<u8>,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    if pending.is_empty() {
+        return r.read(buf).await;
+    }
+    let n = pending.len().min(buf.len());
+    buf[..n].copy_from_slice(&pending[..n]);
+    pending.drain(..n);
+    Ok(n)
 }
 
 /// One connection's whole life, over and over: open, closing handshake, wait for the
@@ -269,18 +277,10 @@ async fn broadcast_reader(
     let mut buf = vec![0u8; 64 * 1024];
     let mut pending = head;
     loop {
-        let n = if pending.is_empty() {
-            let n = r.read(&mut buf).await?;
-            if n == 0 {
-                return Ok(());
-            }
-            n
-        } else {
-            let n = pending.len();
-            buf[..n].copy_from_slice(&pending);
-            pending.clear();
-            n
-        };
+        let n = next_bytes(&mut r, &mut pending, &mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
         let mut counter = Counter {
             received: 0,
             bytes: 0,
