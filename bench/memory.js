@@ -5,7 +5,7 @@
 // sends and gets back one message (so compression contexts exist), then sits idle.
 // Reports the server's RSS growth per connection half a second after the last echo,
 // and again once connections have been idle for longer than ws-rs keeps compression
-// contexts of idle connections (5 s). Usage: node bench/memory.js [N]
+// contexts of idle connections (5 s). Usage: node bench/memory.js [N] [plain|deflate]
 
 const { fork } = require('child_process');
 const path = require('path');
@@ -24,7 +24,9 @@ if (process.argv[2] === 'server') {
   process.on('message', (delay) => {
     setTimeout(() => {
       global.gc && global.gc();
-      process.send({ rss: process.memoryUsage().rss, clients: wss.clients.size });
+      const m = process.memoryUsage();
+      if (process.env.MEM_DETAIL) console.error(impl, 'heap', m.heapUsed, 'ext', m.external, 'ab', m.arrayBuffers, 'rss', m.rss);
+      process.send({ rss: m.rss, clients: wss.clients.size });
     }, delay);
   });
 } else {
@@ -59,7 +61,8 @@ if (process.argv[2] === 'server') {
     });
 
   (async () => {
-    for (const deflate of [false, true]) {
+    const only = process.argv[3];
+    for (const deflate of [false, true].filter((d) => !only || only === (d ? 'deflate' : 'plain'))) {
       const row = {};
       for (const impl of ['ws', 'ws-rs']) row[impl] = await measure(impl, deflate);
       const kib = (b) => (b / 1024).toFixed(1);

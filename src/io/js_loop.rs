@@ -39,8 +39,11 @@ const READ_SIZE: usize = 64 * 1024;
 const READ_BUDGET: usize = 1024 * 1024;
 /// No new round of reads starts after this long in one callback.
 const TURN_BUDGET: Duration = Duration::from_millis(2);
-/// A write buffer larger than this is released once written.
+/// A write buffer larger than this is freed once written; smaller ones go back to the
+/// driver's pool, so an idle connection holds no write buffer at all.
 const IDLE_KEEP: usize = 16 * 1024;
+/// Most spare write buffers the pool keeps.
+const POOL_MAX: usize = 256;
 
 /// One adopted socket served on the JS loop.
 struct LoopConn {
@@ -73,8 +76,8 @@ struct LoopConn {
 
 impl LoopConn {
     /// Writes what the kernel takes; returns the frames now fully written, or an error
-    /// when the socket is broken.
-    fn write_out(&mut self) -> std::io::Result<u32> {
+    /// when the socket is broken. A buffer written out is handed back to `pool`.
+    fn write_out(&mut self, pool: &RefCell<Vec<Vec<u8>>>) -> std::io::Result<u32> {
         while self.out_pos < self.out.len() {
             match self.stream.write(&self.out[self.out_pos..]) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
@@ -89,10 +92,11 @@ impl LoopConn {
         }
         if self.out_pos == self.out.len() {
             self.out_pos = 0;
-            if self.out.capacity() > IDLE_KEEP {
-                self.out = Vec::new();
-            } else {
-                self.out.clear();
+            let mut buf = std::mem::take(&mut self.out);
+            let mut pool = pool.borrow_mut();
+            if buf.capacity() > 0 && buf.capacity() <= IDLE_KEEP && pool.len() < POOL_MAX {
+                buf.clear();
+                pool.push(buf);
             }
         }
         let mut frames = 0u32;
@@ -145,7 +149,8 @@ pub struct LoopDriver {
     events: RefCell<Events>,
     waker: Waker,
     handle: RefCell<Option<PollHandle>>,
-    conns: RefCell<HashMap<u32, LoopConn>>,
+    /// Boxed, so the table's empty slots cost a pointer rather than a connection.
+    conns: RefCell<HashMap<u32, Box<LoopConn>>>,
     /// Connections that may have unread data, in the order they get a read.
     ready: RefCell<VecDeque<u32>>,
     /// Events waiting for JS.
@@ -160,6 +165,8 @@ pub struct LoopDriver {
     /// Connections touched by the current flush, in order.
     touched: RefCell<Vec<u32>>,
     read_buf: RefCell<Vec<u8>>,
+    /// Spare write buffers (see [`IDLE_KEEP`]).
+    out_pool: RefCell<Vec<Vec<u8>>>,
 }
 
 /// Size of a fresh arena; a message view kept by JS pins at most one.
@@ -246,6 +253,7 @@ impl LoopDriver {
             js_holding: Cell::new(false),
             touched: RefCell::new(Vec::new()),
             read_buf: RefCell::new(Vec::new()),
+            out_pool: RefCell::new(Vec::new()),
         });
         let fd = driver.poll.borrow().as_raw_fd();
         let data = &*driver as *const LoopDriver as *mut c_void;
@@ -305,11 +313,11 @@ impl LoopDriver {
         if !head.is_empty() {
             self.feed(id, &mut conn, head);
         }
-        if conn.write_out().is_err() {
+        if conn.write_out(&self.out_pool).is_err() {
             let _ = self.poll.borrow().registry().deregister(&mut conn.stream);
             return Err(std::io::ErrorKind::BrokenPipe.into());
         }
-        self.conns.borrow_mut().insert(id, conn);
+        self.conns.borrow_mut().insert(id, Box::new(conn));
         // Data may have arrived before the registration: give the socket a read.
         self.ready.borrow_mut().push_back(id);
         self.wake();
@@ -338,6 +346,11 @@ impl LoopDriver {
         match out {
             Outgoing::End => conn.end_requested = true,
             Outgoing::Frame(spec) => {
+                if conn.out.capacity() == 0 {
+                    if let Some(buf) = self.out_pool.borrow_mut().pop() {
+                        conn.out = buf;
+                    }
+                }
                 let before = conn.out.len();
                 conn.sender.frame(spec, payload, &mut conn.out);
                 conn.queued += (conn.out.len() - before) as u64;
@@ -369,7 +382,7 @@ impl LoopDriver {
                     conn.acks.push_back((conn.queued, conn.new_frames));
                     conn.new_frames = 0;
                 }
-                let frames = match conn.write_out() {
+                let frames = match conn.write_out(&self.out_pool) {
                     Ok(n) => n,
                     Err(_) => {
                         broken.push(id);
@@ -611,7 +624,7 @@ impl LoopDriver {
                 self.ready.borrow_mut().push_back(id);
             }
             if (ev.is_writable() || ev.is_error()) && !conn.all_written() {
-                match conn.write_out() {
+                match conn.write_out(&self.out_pool) {
                     Ok(frames) => {
                         if frames > 0 {
                             self.staging.writer(id).push(event::WRITTEN, 0, frames);
@@ -727,4 +740,15 @@ extern "C" fn on_poll(handle: *mut c_void, _status: c_int, _events: c_int) {
     let driver = unsafe { &*driver };
     // A panic must never unwind into libuv.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.turn()));
+}
+#[cfg(test)]
+mod tests {
+    /// Idle memory per connection is a goal (at most ws's): a connection's state must
+    /// not grow unnoticed. Compression state is boxed, so plain connections stay small.
+    #[test]
+    fn connection_state_stays_small() {
+        assert!(std::mem::size_of::<super::LoopConn>() <= 320);
+        assert!(std::mem::size_of::<wsrs_proto::Receiver>() <= 160);
+        assert!(std::mem::size_of::<wsrs_proto::Sender>() <= 48);
+    }
 }

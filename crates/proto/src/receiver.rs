@@ -102,7 +102,8 @@ pub struct Receiver {
     msg: Vec<u8>,
     ctrl: Vec<u8>,
     utf8: Utf8Validator,
-    inflater: Option<Inflater>,
+    // Boxed: a connection without compression pays one pointer, not a zlib stream.
+    inflater: Option<Box<Inflater>>,
 }
 
 /// Above this, an assembly buffer is dropped after its message rather than kept.
@@ -126,11 +127,11 @@ impl Receiver {
             total_len: 0,
             fragments: 0,
             msg: Vec::new(),
-            ctrl: Vec::with_capacity(125),
+            ctrl: Vec::new(),
             utf8: Utf8Validator::default(),
             inflater: cfg
                 .inflate
-                .map(|c| Inflater::new(c.window_bits, c.no_context_takeover)),
+                .map(|c| Box::new(Inflater::new(c.window_bits, c.no_context_takeover))),
             cfg,
         }
     }
@@ -138,7 +139,9 @@ impl Receiver {
     /// True while a permessage-deflate context is held; see
     /// [`Self::release_idle_context`].
     pub fn holds_context(&self) -> bool {
-        self.inflater.as_ref().is_some_and(Inflater::holds_context)
+        self.inflater
+            .as_deref()
+            .is_some_and(Inflater::holds_context)
     }
 
     /// Lets go of the inflate context between messages (kept otherwise), so an idle

@@ -33,7 +33,8 @@ pub struct FrameSpec {
 /// Frames outgoing data for one connection.
 pub struct Sender {
     masks: MaskGen,
-    deflater: Option<Deflater>,
+    // Boxed: a connection without compression pays one pointer, not a zlib stream.
+    deflater: Option<Box<Deflater>>,
     scratch: Vec<u8>,
 }
 
@@ -46,7 +47,7 @@ impl Sender {
     pub fn new(deflater: Option<Deflater>) -> Self {
         Sender {
             masks: MaskGen::new(),
-            deflater,
+            deflater: deflater.map(Box::new),
             scratch: Vec::new(),
         }
     }
@@ -79,7 +80,9 @@ impl Sender {
 
     /// True while the deflater holds a zlib context.
     pub fn holds_context(&self) -> bool {
-        self.deflater.as_ref().is_some_and(Deflater::holds_context)
+        self.deflater
+            .as_deref()
+            .is_some_and(Deflater::holds_context)
     }
 
     /// Lets go of the deflate context between messages; see [`Deflater::release_idle`].
