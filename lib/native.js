@@ -38,11 +38,14 @@ const {
   EV_EOF,
   EV_CLOSED,
   EV_BIG,
+  EV_DIRECT,
+  EV_KIND_MASK,
   LOG_CAP,
   BIG_SEND,
   FLUSH_BRIDGED,
   LOOP_NEW_ARENA,
   LOOP_BIGS,
+  LOOP_NEW_READ_ARENA,
   LOOP_COUNT_MASK
 } = W;
 
@@ -55,6 +58,8 @@ const loopLogBytes = Buffer.alloc(16 + LOG_CAP * 16);
 const loopHead = new Uint32Array(loopLogBytes.buffer, loopLogBytes.byteOffset, 4);
 const loopLog = new Uint32Array(loopLogBytes.buffer, loopLogBytes.byteOffset + 16, LOG_CAP * 4);
 let loopArena = null;
+// The Buffer the driver reads sockets into: DIRECT records are views of it.
+let loopReadArena = null;
 let loopBigs = null;
 // Records of the current loop batch not yet dispatched (kept past a turn's budget).
 let heldPos = 0;
@@ -104,6 +109,7 @@ function onLoop() {
     let n;
     while ((n = binding.loopTake(state)) !== 0) {
       if (n & LOOP_NEW_ARENA) loopArena = binding.loopArena(state);
+      if (n & LOOP_NEW_READ_ARENA) loopReadArena = binding.loopReadArena(state);
       loopBigs = n & LOOP_BIGS ? binding.loopBigs(state) : null;
       if (!dispatchLoop(0, n & LOOP_COUNT_MASK, loopHead[1], deadline)) return false;
     }
@@ -118,7 +124,7 @@ function onLoop() {
 function dispatchLoop(from, to, base, deadline) {
   for (let pos = from; pos < to; ) {
     const next = Math.min(pos + 16, to);
-    dispatch(loopLog, pos, next, loopArena, loopBigs, base);
+    dispatch(loopLog, pos, next, loopArena, loopBigs, base, loopReadArena);
     pos = next;
     if (pos < to && performance.now() > deadline) {
       heldPos = pos;
@@ -156,9 +162,9 @@ function logFor() {
 
 /**
  * Calls the owning connection for records [from, to) of `log`; payloads are at
- * `base + offset` in `arena`, or in `bigs`.
+ * `base + offset` in `arena`, in `bigs`, or (DIRECT) at `offset` in `direct`.
  */
-function dispatch(log, from, to, arena, bigs, base) {
+function dispatch(log, from, to, arena, bigs, base, direct) {
   const end = to * 4;
 
   for (let i = from * 4; i < end; i += 4) {
@@ -170,12 +176,16 @@ function dispatch(log, from, to, arena, bigs, base) {
     const b = log[i + 3];
 
     try {
-      switch (kindWord & 0x7f) {
+      switch (kindWord & EV_KIND_MASK) {
         case EV_TEXT:
         case EV_BINARY:
           conn._onMessage(
-            kindWord & EV_BIG ? bigs[a] : arena.subarray(base + a, base + a + b),
-            (kindWord & 0x7f) === EV_BINARY
+            kindWord & EV_DIRECT
+              ? direct.subarray(a, a + b)
+              : kindWord & EV_BIG
+                ? bigs[a]
+                : arena.subarray(base + a, base + a + b),
+            (kindWord & EV_KIND_MASK) === EV_BINARY
           );
           break;
         case EV_PING:

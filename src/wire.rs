@@ -26,6 +26,11 @@ pub mod event {
     pub const CLOSED: u32 = 9;
     /// Flag on TEXT/BINARY: the payload is in `bigs[a]`, not in the arena.
     pub const BIG: u32 = 0x80;
+    /// Flag on TEXT/BINARY: the payload is where it was read, in the read arena (the
+    /// Buffer the JS-loop driver reads sockets into) at `a`, `b` bytes; no copy.
+    pub const DIRECT: u32 = 0x40;
+    /// The kind without its flags.
+    pub const KIND_MASK: u32 = 0x3f;
 }
 
 /// Outbox operations (low byte of an outbox record's second word).

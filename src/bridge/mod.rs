@@ -337,6 +337,13 @@ pub fn loop_arena<'env>(env: &'env Env, state: &External<EnvState>) -> Unknown<'
     unsafe { Unknown::from_raw_unchecked(env.raw(), state.driver.arena()) }
 }
 
+/// The read arena the DIRECT records of the last `loopTake` point into.
+#[napi(catch_unwind)]
+pub fn loop_read_arena<'env>(env: &'env Env, state: &External<EnvState>) -> Unknown<'env> {
+    // Safe: a live Buffer value of this call's environment.
+    unsafe { Unknown::from_raw_unchecked(env.raw(), state.driver.read_arena()) }
+}
+
 /// The payloads of the last `loopTake`'s BIG records, by index.
 #[napi(catch_unwind)]
 pub fn loop_bigs(state: &External<EnvState>) -> Vec<Buffer> {
@@ -429,6 +436,8 @@ pub fn wire_constants() -> HashMap<String, u32> {
     put("EV_EOF", event::EOF);
     put("EV_CLOSED", event::CLOSED);
     put("EV_BIG", event::BIG);
+    put("EV_DIRECT", event::DIRECT);
+    put("EV_KIND_MASK", event::KIND_MASK);
     put("OP_CONTINUATION", wire::op::CONTINUATION.into());
     put("OP_TEXT", wire::op::TEXT.into());
     put("OP_BINARY", wire::op::BINARY.into());
@@ -446,6 +455,7 @@ pub fn wire_constants() -> HashMap<String, u32> {
     put("FLUSH_BRIDGED", FLUSH_BRIDGED);
     put("LOOP_NEW_ARENA", js_loop::TAKE_NEW_ARENA);
     put("LOOP_BIGS", js_loop::TAKE_BIGS);
+    put("LOOP_NEW_READ_ARENA", js_loop::TAKE_NEW_READ_ARENA);
     put("LOOP_COUNT_MASK", js_loop::TAKE_COUNT_MASK);
     c
 }

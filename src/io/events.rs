@@ -176,6 +176,19 @@ impl Writer<'_> {
         }
     }
 
+    /// A data message left where it was read: `len` bytes at `offset` of the read
+    /// arena (see `wire::event::DIRECT`). Counted as undelivered like a copy.
+    pub fn push_direct(&mut self, binary: bool, offset: usize, len: usize) {
+        let kind = if binary { kind::BINARY } else { kind::TEXT };
+        let id = self.id;
+        self.bytes += len;
+        let chunk = self.chunk_for(0);
+        chunk.bytes += len;
+        chunk
+            .log
+            .extend_from_slice(&[id, kind | kind::DIRECT, offset as u32, len as u32]);
+    }
+
     fn push_big(&mut self, binary: bool, data: Vec<u8>) {
         let kind = if binary { kind::BINARY } else { kind::TEXT };
         let id = self.id;
@@ -207,11 +220,27 @@ impl Drop for Writer<'_> {
 /// Reports what the protocol core parsed for one connection into its queue.
 pub struct Recorder<'a> {
     out: Writer<'a>,
+    /// Addresses of the read arena the input lies in, if any: messages found there are
+    /// recorded by offset instead of copied.
+    direct: std::ops::Range<usize>,
 }
 
 impl<'a> Recorder<'a> {
     pub fn new(out: Writer<'a>) -> Self {
-        Recorder { out }
+        Recorder { out, direct: 0..0 }
+    }
+
+    /// A recorder for input read into the read arena (`direct`: its addresses), whose
+    /// messages JS reads in place.
+    pub fn reading_in(out: Writer<'a>, direct: std::ops::Range<usize>) -> Self {
+        Recorder { out, direct }
+    }
+
+    /// Where `data` starts in the read arena, if it lies inside it.
+    fn direct_offset(&self, data: &[u8]) -> Option<usize> {
+        let start = data.as_ptr() as usize;
+        (start >= self.direct.start && start + data.len() <= self.direct.end)
+            .then(|| start - self.direct.start)
     }
 
     /// Reports a protocol violation (after which the core reads nothing more).
@@ -231,7 +260,10 @@ impl<'a> Recorder<'a> {
 impl Handler for Recorder<'_> {
     fn message(&mut self, binary: bool, payload: Payload<'_>) {
         match payload {
-            Payload::Borrowed(data) => self.out.push_message(binary, data),
+            Payload::Borrowed(data) => match self.direct_offset(data) {
+                Some(offset) => self.out.push_direct(binary, offset, data.len()),
+                None => self.out.push_message(binary, data),
+            },
             Payload::Owned(vec) => self.out.push_owned_message(binary, vec),
         }
     }

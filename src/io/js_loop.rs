@@ -140,6 +140,15 @@ struct JsSide {
     arena_ptr: *mut u8,
     arena_len: usize,
     arena_pos: usize,
+    /// The read arena: sockets are read straight into it, and messages that arrive
+    /// whole in one read reach JS as views of it (DIRECT records), with no copy. Bytes
+    /// up to `read_pos` may be seen by JS and are never written again.
+    read_ref: sys::napi_ref,
+    read_ptr: *mut u8,
+    read_len: usize,
+    read_pos: usize,
+    /// A new read arena JS has not fetched yet.
+    read_new: bool,
 }
 
 /// Per-environment driver state; lives in `EnvState`, used only on the JS thread.
@@ -164,17 +173,21 @@ pub struct LoopDriver {
     js_holding: Cell<bool>,
     /// Connections touched by the current flush, in order.
     touched: RefCell<Vec<u32>>,
-    read_buf: RefCell<Vec<u8>>,
     /// Spare write buffers (see [`IDLE_KEEP`]).
     out_pool: RefCell<Vec<Vec<u8>>>,
 }
 
 /// Size of a fresh arena; a message view kept by JS pins at most one.
 const ARENA_SIZE: usize = 256 * 1024;
+/// Size of a fresh read arena; likewise pinned by a view JS keeps.
+const READ_ARENA_SIZE: usize = 512 * 1024;
+/// A read arena with less room than this is replaced (once JS took its records).
+const MIN_READ: usize = 16 * 1024;
 /// Flags in `take`'s result, above the record count.
 pub const TAKE_NEW_ARENA: u32 = 1 << 30;
 pub const TAKE_BIGS: u32 = 1 << 29;
-pub const TAKE_COUNT_MASK: u32 = TAKE_BIGS - 1;
+pub const TAKE_NEW_READ_ARENA: u32 = 1 << 28;
+pub const TAKE_COUNT_MASK: u32 = TAKE_NEW_READ_ARENA - 1;
 
 fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
     if status == sys::Status::napi_ok {
@@ -248,11 +261,15 @@ impl LoopDriver {
                 arena_ptr: std::ptr::null_mut(),
                 arena_len: 0,
                 arena_pos: 0,
+                read_ref: std::ptr::null_mut(),
+                read_ptr: std::ptr::null_mut(),
+                read_len: 0,
+                read_pos: 0,
+                read_new: false,
             }),
             in_poll: Cell::new(false),
             js_holding: Cell::new(false),
             touched: RefCell::new(Vec::new()),
-            read_buf: RefCell::new(Vec::new()),
             out_pool: RefCell::new(Vec::new()),
         });
         let fd = driver.poll.borrow().as_raw_fd();
@@ -473,6 +490,10 @@ impl LoopDriver {
             self.new_arena(&mut js, chunk.arena.len())?;
             flags |= TAKE_NEW_ARENA;
         }
+        if js.read_new {
+            js.read_new = false;
+            flags |= TAKE_NEW_READ_ARENA;
+        }
         let base = js.arena_pos;
         // Safe: the log and arena are live Buffers we hold references to, used only on
         // this thread, and the lengths were checked above.
@@ -531,6 +552,71 @@ impl LoopDriver {
         value
     }
 
+    /// The read arena `take` switched to.
+    pub fn read_arena(&self) -> sys::napi_value {
+        let js = self.js.borrow();
+        let mut value = std::ptr::null_mut();
+        // Safe: a live reference; called from JS.
+        unsafe { sys::napi_get_reference_value(self.env, js.read_ref, &mut value) };
+        value
+    }
+
+    /// Replaces the read arena. Only when no staged record points into the old one:
+    /// JS holds that one through the views it made.
+    fn new_read_arena(&self) -> bool {
+        let env = self.env;
+        let mut js = self.js.borrow_mut();
+        // Safe: on the JS thread (a libuv callback), inside a handle scope of our own.
+        unsafe {
+            let mut scope = std::ptr::null_mut();
+            if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
+                return false;
+            }
+            let mut data = std::ptr::null_mut();
+            let mut value = std::ptr::null_mut();
+            let mut reference = std::ptr::null_mut();
+            let made = sys::napi_create_buffer(env, READ_ARENA_SIZE, &mut data, &mut value)
+                == sys::Status::napi_ok
+                && sys::napi_create_reference(env, value, 1, &mut reference)
+                    == sys::Status::napi_ok;
+            if made {
+                if !js.read_ref.is_null() {
+                    sys::napi_delete_reference(env, js.read_ref);
+                }
+                js.read_ref = reference;
+                js.read_ptr = data as *mut u8;
+                js.read_len = READ_ARENA_SIZE;
+                js.read_pos = 0;
+                js.read_new = true;
+            }
+            sys::napi_close_handle_scope(env, scope);
+            made
+        }
+    }
+
+    /// Room for the next read: the unused part of the read arena, or None when the
+    /// arena must be replaced first and JS still has records pointing into it.
+    fn read_room(&self) -> Option<(*mut u8, usize, std::ops::Range<usize>)> {
+        let room = {
+            let js = self.js.borrow();
+            js.read_len - js.read_pos
+        };
+        if (room < MIN_READ || self.js.borrow().read_ptr.is_null())
+            && (!self.staging.is_empty() || !self.new_read_arena())
+        {
+            return None;
+        }
+        let js = self.js.borrow();
+        let start = js.read_ptr as usize;
+        // Safe: read_pos <= read_len, within the live arena.
+        let at = unsafe { js.read_ptr.add(js.read_pos) };
+        Some((
+            at,
+            (js.read_len - js.read_pos).min(READ_SIZE),
+            start..start + js.read_len,
+        ))
+    }
+
     /// The big payloads of the last `take`.
     pub fn take_bigs(&self) -> Vec<Vec<u8>> {
         std::mem::take(&mut *self.bigs.borrow_mut())
@@ -540,15 +626,15 @@ impl LoopDriver {
     fn read_round(&self) -> usize {
         let mut total = 0usize;
         let rounds = self.ready.borrow().len();
-        let mut buf = self.read_buf.borrow_mut();
-        if buf.len() != READ_SIZE {
-            buf.resize(READ_SIZE, 0);
-        }
         let mut broken = Vec::new();
         for _ in 0..rounds {
             if total >= READ_BUDGET {
                 break;
             }
+            let Some((at, room, arena)) = self.read_room() else {
+                // The arena is full and JS has yet to take its records.
+                break;
+            };
             let Some(id) = self.ready.borrow_mut().pop_front() else {
                 break;
             };
@@ -560,7 +646,10 @@ impl LoopDriver {
             if conn.paused || conn.read_closed {
                 continue;
             }
-            match conn.stream.read(&mut buf) {
+            // Safe: `room` unused bytes of the live read arena, which nothing else
+            // references until `read_pos` moves past them.
+            let buf = unsafe { std::slice::from_raw_parts_mut(at, room) };
+            match conn.stream.read(buf) {
                 Ok(0) => {
                     conn.read_closed = true;
                     self.staging.writer(id).push(event::EOF, 0, 0);
@@ -570,11 +659,18 @@ impl LoopDriver {
                 }
                 Ok(n) => {
                     total += n;
-                    self.feed(id, conn, &mut buf[..n]);
+                    self.js.borrow_mut().read_pos += n;
+                    if !conn.receiver.is_done() {
+                        let mut events =
+                            Recorder::reading_in(self.staging.writer(id), arena.clone());
+                        if let Err(err) = conn.receiver.feed(&mut buf[..n], &mut events) {
+                            events.error(err);
+                        }
+                    }
                     // A full read may have left more; a short one drained the socket
                     // (a later arrival raises a new edge), unless the FIN is already
                     // in: its edge came with this data.
-                    if n == buf.len() || conn.hup {
+                    if n == room || conn.hup {
                         conn.ready = true;
                         self.ready.borrow_mut().push_back(id);
                     }
@@ -587,7 +683,6 @@ impl LoopDriver {
                 Err(_) => broken.push(id),
             }
         }
-        drop(buf);
         for id in broken {
             self.close(id);
         }
