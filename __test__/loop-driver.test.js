@@ -113,6 +113,78 @@ test('a large send to a slow reader is written in full, callbacks in order', asy
   });
 });
 
+/** Splits unmasked server frames into `[opcode, payload]`; returns them and the rest. */
+function parseFrames(buf) {
+  const frames = [];
+  let pos = 0;
+  for (;;) {
+    if (buf.length - pos < 2) break;
+    let len = buf[pos + 1] & 0x7f;
+    let at = pos + 2;
+    if (len === 126) {
+      if (buf.length - pos < 4) break;
+      len = buf.readUInt16BE(pos + 2);
+      at = pos + 4;
+    } else if (len === 127) {
+      if (buf.length - pos < 10) break;
+      len = Number(buf.readBigUInt64BE(pos + 2));
+      at = pos + 10;
+    }
+    if (buf.length < at + len) break;
+    frames.push([buf[pos] & 0x0f, buf.subarray(at, at + len)]);
+    pos = at + len;
+  }
+  return { frames, rest: buf.subarray(pos) };
+}
+
+test('small and large frames sent in one tick to a slow reader arrive whole and in order', async () => {
+  // Large payloads are written from where they lie (writev) and copied only when the
+  // kernel does not take them: the frames around them must stay in place.
+  const sizes = [5, 3000, 200 * 1024, 10, 70 * 1024, 2048, 1, 1024 * 1024, 4096, 0];
+  await same(async (impl) => {
+    const { wss } = await startServer(impl);
+    const calls = [];
+    const sent = new Promise((resolve) => {
+      wss.on('connection', (ws) => {
+        sizes.forEach((size, i) => {
+          const payload = Buffer.alloc(size, i + 1);
+          ws.send(i % 2 ? payload : payload.toString('latin1'), () => {
+            calls.push(i);
+            if (i === sizes.length - 1) resolve();
+          });
+        });
+      });
+    });
+    const { socket, head } = await rawClient(wss.address().port);
+    socket.pause();
+    await new Promise((r) => setTimeout(r, 100));
+    let buf = head;
+    const got = [];
+    const all = new Promise((resolve) => {
+      const take = () => {
+        const { frames, rest } = parseFrames(buf);
+        buf = rest;
+        for (const [opcode, payload] of frames) {
+          const i = got.length;
+          const filled = payload.every((b) => b === (i + 1) % 256);
+          got.push({ opcode, length: payload.length, filled });
+        }
+        if (got.length === sizes.length) resolve();
+      };
+      socket.on('data', (chunk) => {
+        buf = Buffer.concat([buf, chunk]);
+        take();
+      });
+      take();
+    });
+    socket.resume();
+    await Promise.all([sent, all]);
+    socket.destroy();
+    await stopServer(wss);
+    return { calls, got };
+  });
+});
+
 test('many connections served at once each get their own echoes', async () => {
   const { wss, url } = await startServer('ws-rs');
   wss.on('connection', (ws) => ws.on('message', (d, isBinary) => ws.send(d, { binary: isBinary })));

@@ -64,7 +64,7 @@ pub const ARENA_CAP: usize = 256 * 1024;
 /// Most records in one event chunk (the JS logs are sized to match).
 pub const LOG_CAP: usize = 8192;
 /// Payloads from this size on are passed by reference instead of copied into the outbox.
-pub const BIG_SEND: usize = 64 * 1024;
+pub const BIG_SEND: usize = 8 * 1024;
 
 /// What one outbox record asks for.
 #[derive(Debug, Clone, Copy)]

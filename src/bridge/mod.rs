@@ -282,9 +282,10 @@ pub fn flush(
     let mut bridged = state.bridged.borrow_mut();
     let big_slices: Vec<&[u8]> = bigs.iter().map(|b| &b[..]).collect();
     let mut batches: HashMap<u32, OpBatch> = HashMap::new();
+    let mut on_loop = state.driver.batch();
     for rec in out_records(&data, &log, count, &big_slices) {
-        if state.driver.has(rec.id) {
-            state.driver.queue(rec.id, rec.op, rec.payload);
+        if on_loop.has(rec.id) {
+            on_loop.queue(rec.id, rec.op, rec.payload);
             continue;
         }
         if !conns.contains_key(&rec.id) && !bridged.contains_key(&rec.id) {
@@ -299,7 +300,7 @@ pub fn flush(
             len: rec.payload.len(),
         });
     }
-    let pairs = state.driver.write_touched(&mut written);
+    let pairs = on_loop.finish(&mut written);
     let mut writes = state.bridged_writes.borrow_mut();
     for (id, batch) in batches {
         if let Some(conn) = conns.get(&id) {

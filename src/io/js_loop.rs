@@ -72,13 +72,102 @@ struct LoopConn {
     hup: bool,
     /// Touched by the current flush.
     touched: bool,
+    /// Payloads of this flush written from where JS holds them rather than copied
+    /// into `out`; see [`Gap`]. Empty outside a [`LoopBatch`].
+    gaps: Vec<Gap>,
 }
 
+/// A payload that belongs at `out[at]` (right after its frame header) but still lies
+/// in the caller's memory, valid until the [`LoopBatch`] that queued it ends.
+struct Gap {
+    at: usize,
+    ptr: *const u8,
+    len: usize,
+}
+
+/// Payloads from this size on are written from where they lie (`writev`), not copied.
+const GATHER_MIN: usize = 2048;
+/// Most pieces in one `writev`.
+const MAX_IOV: usize = 64;
+
 impl LoopConn {
+    /// Writes `out[out_pos..]` with the gap payloads in place, by `writev`, as far as
+    /// the kernel takes it; copies what is left into `out`, so no gap outlives the
+    /// batch. Returns whether everything was written.
+    fn write_gathered(&mut self) -> std::io::Result<bool> {
+        let gaps = std::mem::take(&mut self.gaps);
+        let mut pieces: Vec<&[u8]> = Vec::with_capacity(gaps.len() * 2 + 1);
+        let mut from = self.out_pos;
+        for gap in &gaps {
+            pieces.push(&self.out[from..gap.at]);
+            // Safe: the batch that queued the gap is still running (see `Gap`).
+            pieces.push(unsafe { std::slice::from_raw_parts(gap.ptr, gap.len) });
+            from = gap.at;
+        }
+        pieces.push(&self.out[from..]);
+        pieces.retain(|p| !p.is_empty());
+
+        let mut first = 0;
+        let mut skip = 0;
+        let mut result = Ok(());
+        while first < pieces.len() {
+            let end = (first + MAX_IOV).min(pieces.len());
+            let mut iov: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(end - first);
+            iov.push(std::io::IoSlice::new(&pieces[first][skip..]));
+            iov.extend(
+                pieces[first + 1..end]
+                    .iter()
+                    .map(|p| std::io::IoSlice::new(p)),
+            );
+            match self.stream.write_vectored(&iov) {
+                Ok(0) => {
+                    result = Err(std::io::ErrorKind::WriteZero.into());
+                    break;
+                }
+                Ok(mut n) => {
+                    self.written += n as u64;
+                    while n > 0 {
+                        let left = pieces[first].len() - skip;
+                        if n >= left {
+                            n -= left;
+                            first += 1;
+                            skip = 0;
+                        } else {
+                            skip += n;
+                            n = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if first == pieces.len() {
+            // All written: `write_out` recycles the buffer.
+            self.out.clear();
+            self.out_pos = 0;
+            return result.map(|()| true);
+        }
+        let left: usize = pieces[first..].iter().map(|p| p.len()).sum::<usize>() - skip;
+        let mut rest = Vec::with_capacity(left);
+        rest.extend_from_slice(&pieces[first][skip..]);
+        for p in &pieces[first + 1..] {
+            rest.extend_from_slice(p);
+        }
+        self.out = rest;
+        self.out_pos = 0;
+        result.map(|()| false)
+    }
+
     /// Writes what the kernel takes; returns the frames now fully written, or an error
     /// when the socket is broken. A buffer written out is handed back to `pool`.
     fn write_out(&mut self, pool: &RefCell<Vec<Vec<u8>>>) -> std::io::Result<u32> {
-        while self.out_pos < self.out.len() {
+        let blocked = !self.gaps.is_empty() && !self.write_gathered()?;
+        while !blocked && self.out_pos < self.out.len() {
             match self.stream.write(&self.out[self.out_pos..]) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
@@ -326,6 +415,7 @@ impl LoopDriver {
             ready: true,
             hup: false,
             touched: false,
+            gaps: Vec::new(),
         };
         if !head.is_empty() {
             self.feed(id, &mut conn, head);
@@ -351,8 +441,19 @@ impl LoopDriver {
         }
     }
 
-    /// Frames one outbox record for connection `id` (which must be a loop connection).
-    pub fn queue(&self, id: u32, out: Outgoing, payload: &[u8]) {
+    /// Starts a batch of outbox records; see [`LoopBatch`].
+    pub fn batch<'p>(&self) -> LoopBatch<'_, 'p> {
+        LoopBatch {
+            driver: self,
+            payloads: std::marker::PhantomData,
+            finished: false,
+        }
+    }
+
+    /// Frames one outbox record for connection `id`. A large payload may be left where
+    /// it lies (a [`Gap`]): only a [`LoopBatch`], which writes or copies every gap
+    /// before `payload`'s lifetime ends, calls this.
+    fn queue(&self, id: u32, out: Outgoing, payload: &[u8]) {
         let mut conns = self.conns.borrow_mut();
         let Some(conn) = conns.get_mut(&id) else {
             return;
@@ -369,8 +470,21 @@ impl LoopDriver {
                     }
                 }
                 let before = conn.out.len();
-                conn.sender.frame(spec, payload, &mut conn.out);
-                conn.queued += (conn.out.len() - before) as u64;
+                if payload.len() >= GATHER_MIN
+                    && conn
+                        .sender
+                        .header_for_verbatim(spec, payload.len(), &mut conn.out)
+                {
+                    conn.gaps.push(Gap {
+                        at: conn.out.len(),
+                        ptr: payload.as_ptr(),
+                        len: payload.len(),
+                    });
+                    conn.queued += (conn.out.len() - before + payload.len()) as u64;
+                } else {
+                    conn.sender.frame(spec, payload, &mut conn.out);
+                    conn.queued += (conn.out.len() - before) as u64;
+                }
                 conn.new_frames += 1;
             }
         }
@@ -383,7 +497,7 @@ impl LoopDriver {
     /// Writes every connection the current flush touched. Frames written at once are
     /// reported in `written` as `[id, frames]` u32 pairs (little-endian); returns how
     /// many pairs. The rest is reported later as WRITTEN events.
-    pub fn write_touched(&self, written: &mut [u8]) -> u32 {
+    fn write_touched(&self, written: &mut [u8]) -> u32 {
         let touched = std::mem::take(&mut *self.touched.borrow_mut());
         let mut pairs = 0u32;
         let mut slots = written.chunks_exact_mut(8);
@@ -816,6 +930,42 @@ impl LoopDriver {
     }
 }
 
+/// One flush's outbox records for loop connections, borrowing their payloads for
+/// `'p`: queued frames are written (or copied) by [`LoopBatch::finish`], or on drop,
+/// so no payload is referenced once the batch ends.
+pub struct LoopBatch<'d, 'p> {
+    driver: &'d LoopDriver,
+    payloads: std::marker::PhantomData<&'p [u8]>,
+    finished: bool,
+}
+
+impl<'p> LoopBatch<'_, 'p> {
+    /// Whether `id` is served by this driver.
+    pub fn has(&self, id: u32) -> bool {
+        self.driver.has(id)
+    }
+
+    /// Queues one outbox record for loop connection `id`.
+    pub fn queue(&mut self, id: u32, out: Outgoing, payload: &'p [u8]) {
+        self.driver.queue(id, out, payload);
+    }
+
+    /// Writes every connection the batch touched; see the `[id, frames]` pairs of
+    /// `LoopDriver::write_touched`.
+    pub fn finish(mut self, written: &mut [u8]) -> u32 {
+        self.finished = true;
+        self.driver.write_touched(written)
+    }
+}
+
+impl Drop for LoopBatch<'_, '_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.driver.write_touched(&mut []);
+        }
+    }
+}
+
 impl Drop for LoopDriver {
     fn drop(&mut self) {
         if let Some(h) = self.handle.get_mut().take() {
@@ -842,7 +992,7 @@ mod tests {
     /// not grow unnoticed. Compression state is boxed, so plain connections stay small.
     #[test]
     fn connection_state_stays_small() {
-        assert!(std::mem::size_of::<super::LoopConn>() <= 320);
+        assert!(std::mem::size_of::<super::LoopConn>() <= 336);
         assert!(std::mem::size_of::<wsrs_proto::Receiver>() <= 160);
         assert!(std::mem::size_of::<wsrs_proto::Sender>() <= 48);
     }

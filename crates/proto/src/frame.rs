@@ -26,6 +26,32 @@ pub fn header_len(len: usize, masked: bool) -> usize {
     2 + ext + if masked { 4 } else { 0 }
 }
 
+/// Appends a frame header for a payload of `len` bytes to `out` (the mask key last,
+/// when given).
+pub fn encode_header(
+    out: &mut Vec<u8>,
+    opcode: Opcode,
+    fin: bool,
+    rsv1: bool,
+    len: usize,
+    mask: Option<[u8; 4]>,
+) {
+    out.push((fin as u8) << 7 | (rsv1 as u8) << 6 | opcode as u8);
+    let mask_bit = (mask.is_some() as u8) << 7;
+    if len < 126 {
+        out.push(mask_bit | len as u8);
+    } else if len <= 0xffff {
+        out.push(mask_bit | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(mask_bit | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    if let Some(key) = mask {
+        out.extend_from_slice(&key);
+    }
+}
+
 /// Appends one frame to `out`: header, then `payload`, masked with `mask` when given
 /// (clients mask, servers do not).
 pub fn encode_frame(
@@ -38,25 +64,11 @@ pub fn encode_frame(
 ) {
     let len = payload.len();
     out.reserve(header_len(len, mask.is_some()) + len);
-    out.push((fin as u8) << 7 | (rsv1 as u8) << 6 | opcode as u8);
-    let mask_bit = (mask.is_some() as u8) << 7;
-    if len < 126 {
-        out.push(mask_bit | len as u8);
-    } else if len <= 0xffff {
-        out.push(mask_bit | 126);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-    } else {
-        out.push(mask_bit | 127);
-        out.extend_from_slice(&(len as u64).to_be_bytes());
-    }
+    encode_header(out, opcode, fin, rsv1, len, mask);
     let start = out.len();
-    match mask {
-        Some(key) => {
-            out.extend_from_slice(&key);
-            out.extend_from_slice(payload);
-            apply_mask(&mut out[start + 4..], key, 0);
-        }
-        None => out.extend_from_slice(payload),
+    out.extend_from_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut out[start..], key, 0);
     }
 }
 

@@ -4,7 +4,7 @@
 //! bridged sockets) frames through it.
 
 use crate::deflate::Deflater;
-use crate::frame::{encode_frame, Opcode};
+use crate::frame::{encode_frame, encode_header, Opcode};
 use crate::mask::MaskGen;
 
 /// How a frame is masked.
@@ -78,6 +78,17 @@ impl Sender {
         }
     }
 
+    /// For a frame whose payload goes on the wire as it is (unmasked, uncompressed):
+    /// appends only its header to `out` and returns true, so the caller can write the
+    /// payload from where it lies. Otherwise appends nothing and returns false.
+    pub fn header_for_verbatim(&mut self, spec: FrameSpec, len: usize, out: &mut Vec<u8>) -> bool {
+        if spec.masking != Masking::None || (spec.compress && self.deflater.is_some()) {
+            return false;
+        }
+        encode_header(out, spec.opcode, spec.fin, false, len, None);
+        true
+    }
+
     /// True while the deflater holds a zlib context.
     pub fn holds_context(&self) -> bool {
         self.deflater
@@ -116,6 +127,24 @@ mod tests {
             compress,
             masking,
         }
+    }
+
+    #[test]
+    fn verbatim_header_matches_the_whole_frame() {
+        let mut s = Sender::new(None);
+        for len in [0usize, 125, 126, 65535, 65536] {
+            let payload = vec![7u8; len];
+            let plain = spec(Opcode::Binary, true, true, Masking::None);
+            let (mut whole, mut split) = (Vec::new(), Vec::new());
+            s.frame(plain, &payload, &mut whole);
+            assert!(s.header_for_verbatim(plain, len, &mut split));
+            split.extend_from_slice(&payload);
+            assert_eq!(whole, split);
+        }
+        let masked = spec(Opcode::Binary, true, false, Masking::Generated);
+        let mut out = Vec::new();
+        assert!(!s.header_for_verbatim(masked, 3, &mut out));
+        assert!(out.is_empty());
     }
 
     #[test]
