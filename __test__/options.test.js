@@ -13,7 +13,7 @@ const net = require('net');
 const path = require('path');
 const { once } = require('events');
 
-const { impls, same, rawClient, frame, startServer, stopServer } = require('./helpers');
+const { impls, same, rawClient, frame, startServer, stopServer, collect } = require('./helpers');
 
 /**
  * A server of `impl` with `options`; a raw client sends `bytes` after the
@@ -140,4 +140,32 @@ test('options: TLS verification (self-signed refused by default, accepted with r
     return log;
   });
   server.close();
+});
+
+test("send() reads its options as ws's spread does: own properties only, explicit undefined counts", async () => {
+  await same(async (impl) => {
+    const { wss, url } = await startServer(impl);
+    const variants = [
+      undefined,
+      {},
+      { binary: true },
+      { binary: undefined },
+      { binary: 0 },
+      Object.create({ binary: true }),
+      Object.defineProperty({}, 'binary', { get: () => 'yes', enumerable: true }),
+      { fin: undefined },
+      'not an object',
+      7
+    ];
+    wss.on('connection', (ws) => {
+      for (const options of variants) ws.send('x', options);
+      // A fin: undefined above left a fragment open; close the message.
+      ws.send(Buffer.from('end'), { fin: true });
+    });
+    const client = new impls.ws(url);
+    const got = await collect(client, variants.length);
+    client.terminate();
+    await stopServer(wss);
+    return got.map(([data, isBinary]) => [String(data), isBinary]);
+  });
 });

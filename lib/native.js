@@ -12,6 +12,7 @@
  * `_onEnd()`, `_onClosed()`.
  */
 
+const { performance } = require('perf_hooks');
 const binding = require('../binding.js');
 
 // The wire format (event kinds, outbox ops and flags, sizes), defined once in
@@ -53,7 +54,7 @@ const inLogBytes = Buffer.alloc(LOG_CAP * 16);
 const inLog = new Uint32Array(inLogBytes.buffer, inLogBytes.byteOffset, LOG_CAP * 4);
 
 // What `loopTake` fills for connections served on this thread's event loop: a header
-// (record count, arena base) and the records.
+// (record count, arena base, whether more batches wait) and the records.
 const loopLogBytes = Buffer.alloc(16 + LOG_CAP * 16);
 const loopHead = new Uint32Array(loopLogBytes.buffer, loopLogBytes.byteOffset, 4);
 const loopLog = new Uint32Array(loopLogBytes.buffer, loopLogBytes.byteOffset + 16, LOG_CAP * 4);
@@ -99,19 +100,26 @@ let dispatching = 0;
  * Called from the event loop when connections served on it have events: dispatch
  * every staged batch, within the turn's budget, then send what the handlers queued.
  *
+ * @param {number} first The first batch, already taken (as `loopTake` returns it),
+ *     or 0 to finish the records kept from the last call
  * @return {boolean} false if records were kept for the next call
  */
-function onLoop() {
+function onLoop(first) {
   dispatching++;
   const deadline = performance.now() + TURN_MS;
   try {
-    if (heldEnd !== 0 && !dispatchLoop(heldPos, heldEnd, heldBase, deadline)) return false;
-    let n;
-    while ((n = binding.loopTake(state)) !== 0) {
+    let n = first;
+    if (n === 0) {
+      if (heldEnd !== 0 && !dispatchLoop(heldPos, heldEnd, heldBase, deadline)) return false;
+      n = binding.loopTake(state);
+    }
+    while (n !== 0) {
       if (n & LOOP_NEW_ARENA) loopArena = binding.loopArena(state);
       if (n & LOOP_NEW_READ_ARENA) loopReadArena = binding.loopReadArena(state);
       loopBigs = n & LOOP_BIGS ? binding.loopBigs(state) : null;
       if (!dispatchLoop(0, n & LOOP_COUNT_MASK, loopHead[1], deadline)) return false;
+      // Records staged while dispatching come with the driver's next call.
+      n = loopHead[2] !== 0 ? binding.loopTake(state) : 0;
     }
     return true;
   } finally {
@@ -166,9 +174,22 @@ function logFor() {
  */
 function dispatch(log, from, to, arena, bigs, base, direct) {
   const end = to * 4;
+  // Views are made from the ArrayBuffers (Buffer.from(ab, offset, length) is cheaper
+  // than subarray), so read `.buffer` once per call, not per message.
+  const arenaBuffer = arena != null ? arena.buffer : null;
+  const arenaStart = arena != null ? arena.byteOffset + base : 0;
+  const directBuffer = direct != null ? direct.buffer : null;
+  const directStart = direct != null ? direct.byteOffset : 0;
+  // Consecutive records are often for the same connection.
+  let lastId = 0;
+  let conn;
 
   for (let i = from * 4; i < end; i += 4) {
-    const conn = conns.get(log[i]);
+    const id = log[i];
+    if (id !== lastId) {
+      conn = conns.get(id);
+      lastId = id;
+    }
     if (conn === undefined) continue;
 
     const kindWord = log[i + 1];
@@ -181,21 +202,21 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
         case EV_BINARY:
           conn._onMessage(
             kindWord & EV_DIRECT
-              ? direct.subarray(a, a + b)
+              ? Buffer.from(directBuffer, directStart + a, b)
               : kindWord & EV_BIG
                 ? bigs[a]
-                : arena.subarray(base + a, base + a + b),
+                : Buffer.from(arenaBuffer, arenaStart + a, b),
             (kindWord & EV_KIND_MASK) === EV_BINARY
           );
           break;
         case EV_PING:
-          conn._onPing(arena.subarray(base + a, base + a + b));
+          conn._onPing(Buffer.from(arenaBuffer, arenaStart + a, b));
           break;
         case EV_PONG:
-          conn._onPong(arena.subarray(base + a, base + a + b));
+          conn._onPong(Buffer.from(arenaBuffer, arenaStart + a, b));
           break;
         case EV_CLOSE_FRAME:
-          conn._onCloseFrame(kindWord >>> 8, arena.subarray(base + a, base + a + b));
+          conn._onCloseFrame(kindWord >>> 8, Buffer.from(arenaBuffer, arenaStart + a, b));
           break;
         case EV_PROTOCOL_ERROR:
           // An inflate failure carries zlib's message as its payload.
@@ -208,9 +229,10 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
           conn._onEnd();
           break;
         case EV_CLOSED:
-          conns.delete(log[i]);
+          conns.delete(id);
+          lastId = 0;
           release();
-          uncount(log[i]);
+          uncount(id);
           conn._onClosed();
           break;
       }
@@ -427,7 +449,14 @@ function queue(id, op, flags, data, key) {
       outBigs.push(data);
     } else {
       growData(len);
-      outData.set(data, outPos);
+      if (len <= 64) {
+        // Cheaper than TypedArray#set for the small payloads most messages are.
+        const to = outData;
+        const at = outPos;
+        for (let j = 0; j < len; j++) to[at + j] = data[j];
+      } else {
+        outData.set(data, outPos);
+      }
       outPos += len;
     }
   }

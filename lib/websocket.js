@@ -33,6 +33,7 @@ const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const protocolVersions = [8, 13];
 const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 const kAborted = Symbol('kAborted');
+const hasOwn = Object.prototype.hasOwnProperty;
 
 class WebSocket extends EventEmitter {
   /**
@@ -60,8 +61,11 @@ class WebSocket extends EventEmitter {
     this._compressing = false;
     this._id = 0;
     this._paused = false;
+    // [length, callback] pairs of queued frames, oldest at `_pendingHead`, next free
+    // slot at `_pendingTail`.
     this._pending = [];
     this._pendingHead = 0;
+    this._pendingTail = 0;
     // Sends waiting behind a Blob being read, or null.
     this._blocked = null;
     this._protocol = '';
@@ -304,13 +308,19 @@ class WebSocket extends EventEmitter {
       return;
     }
 
-    const opts = {
-      binary: typeof data !== 'string',
-      mask: !this._isServer,
-      compress: true,
-      fin: true,
-      ...options
-    };
+    // ws spreads `options` over these defaults; reading the own properties gives the
+    // same result without building an object per message.
+    let binary = typeof data !== 'string';
+    let mask = !this._isServer;
+    let compress = true;
+    let fin = true;
+    if (typeof options === 'object' && options !== null) {
+      // `in` first: it is cheap, and own-ness is checked only for keys present.
+      if ('binary' in options && hasOwn.call(options, 'binary')) binary = options.binary;
+      if ('mask' in options && hasOwn.call(options, 'mask')) mask = options.mask;
+      if ('compress' in options && hasOwn.call(options, 'compress')) compress = options.compress;
+      if ('fin' in options && hasOwn.call(options, 'fin')) fin = options.fin;
+    }
 
     const payload =
       typeof data === 'string' || isBlob(data) ? data : data === undefined ? EMPTY_BUFFER : toBuffer(data);
@@ -319,14 +329,14 @@ class WebSocket extends EventEmitter {
     if (this._fragmenting) {
       op = OP.CONTINUATION;
     } else {
-      op = opts.binary ? OP.BINARY : OP.TEXT;
+      op = binary ? OP.BINARY : OP.TEXT;
       // Decided once per message; its later fragments follow the first.
       const deflate = this._extensions[EXTENSION_NAME];
-      this._compressing = !!(opts.compress && deflate && deflate.shouldCompress(payload));
+      this._compressing = !!(compress && deflate && deflate.shouldCompress(payload));
     }
-    this._fragmenting = !opts.fin;
+    this._fragmenting = !fin;
 
-    const flags = (opts.fin ? FLAG.FIN : 0) | this._maskFlag(opts.mask) | (this._compressing ? FLAG.RSV1 : 0);
+    const flags = (fin ? FLAG.FIN : 0) | this._maskFlag(mask) | (this._compressing ? FLAG.RSV1 : 0);
     this._queue(op, flags, payload, cb);
   }
 
@@ -368,7 +378,11 @@ class WebSocket extends EventEmitter {
     }
     const len = native.queue(this._id, op, flags, payload, key);
     this._bufferedAmount += len;
-    this._pending.push(len, cb);
+    const pending = this._pending;
+    const tail = this._pendingTail;
+    pending[tail] = len;
+    pending[tail + 1] = cb;
+    this._pendingTail = tail + 2;
   }
 
   _block(op, flags, payload, cb) {
@@ -522,10 +536,11 @@ class WebSocket extends EventEmitter {
   }
 
   _onWritten(frames) {
-    // `_pending` is a queue of [length, callback] pairs read from `_pendingHead`, so a
-    // write burst costs no array copy.
+    // `_pending` is a queue of [length, callback] pairs from `_pendingHead` to
+    // `_pendingTail`, so a write burst costs no array copy and a drained queue is
+    // reused as it is. A callback may queue more meanwhile.
     const pending = this._pending;
-    const end = Math.min(this._pendingHead + frames * 2, pending.length);
+    const end = Math.min(this._pendingHead + frames * 2, this._pendingTail);
     while (this._pendingHead < end) {
       const i = this._pendingHead;
       this._pendingHead = i + 2;
@@ -534,11 +549,14 @@ class WebSocket extends EventEmitter {
       pending[i + 1] = undefined;
       if (cb) cb();
     }
-    if (this._pendingHead === pending.length) {
-      pending.length = 0;
+    if (this._pendingHead === this._pendingTail) {
       this._pendingHead = 0;
+      this._pendingTail = 0;
+      // A deep queue is not kept by a connection that went quiet.
+      if (pending.length > 256) this._pending = [];
     } else if (this._pendingHead > 4096) {
       pending.splice(0, this._pendingHead);
+      this._pendingTail -= this._pendingHead;
       this._pendingHead = 0;
     }
   }
@@ -552,9 +570,11 @@ class WebSocket extends EventEmitter {
     clearTimeout(this._closeTimer);
     const pending = this._pending;
     const head = this._pendingHead;
+    const tail = this._pendingTail;
     this._pending = [];
     this._pendingHead = 0;
-    for (let i = head + 1; i < pending.length; i += 2) {
+    this._pendingTail = 0;
+    for (let i = head + 1; i < tail; i += 2) {
       if (pending[i]) pending[i](streamDestroyedError());
     }
     this._readyState = WebSocket.CLOSING;

@@ -21,7 +21,7 @@ use wsrs_proto::{Config, Deflater, InflateConfig, Receiver, Role, Sender};
 use crate::io::connection::{self, Control, Op, OpBatch, Setup};
 use crate::io::events::EventQueue;
 use crate::io::js_loop::{self, LoopDriver};
-use crate::io::{mode, runtime, Mode};
+use crate::io::{mode, runtime, IdMap, Mode};
 use crate::wire::{self, event, out_records, LOG_CAP};
 use bridged::Bridged;
 
@@ -36,10 +36,10 @@ struct Conn {
 pub struct EnvState {
     queue: Arc<EventQueue>,
     wake: Arc<Wake>,
-    conns: RefCell<HashMap<u32, Conn>>,
+    conns: RefCell<IdMap<Conn>>,
     /// Events of bridged connections, drained synchronously right after each feed.
     bridged_queue: EventQueue,
-    bridged: RefCell<HashMap<u32, Bridged>>,
+    bridged: RefCell<IdMap<Bridged>>,
     /// Framed output of bridged connections from the last flush, for JS to write.
     bridged_writes: RefCell<Vec<BridgedWrite>>,
     /// Connections served on this environment's own event loop.
@@ -66,15 +66,16 @@ impl Drop for EnvState {
 
 /// Sets up this environment. `wake` is called (with no arguments) whenever io-thread
 /// events are waiting; it should call `drain` until it returns null. `on_loop` is
-/// called from the event loop when JS-loop connections have events; it calls
-/// `loopTake` until it returns 0 and returns true, or false if it kept records for its
-/// next call. `loop_log` is the Buffer `loopTake` writes records into (a 16-byte
+/// called from the event loop when JS-loop connections have events, with the first
+/// batch already taken (`loopTake`'s result; 0 to finish what it kept); it calls
+/// `loopTake` while the log's header says more wait and returns true, or false if it
+/// kept records for its next call. `loop_log` is the Buffer `loopTake` writes records into (a 16-byte
 /// header, then `LOG_CAP` records).
 #[napi(catch_unwind)]
 pub fn init(
     env: Env,
     wake: Function<'_, (), ()>,
-    on_loop: Function<'_, (), bool>,
+    on_loop: Function<'_, u32, bool>,
     loop_log: Buffer,
 ) -> Result<External<EnvState>> {
     use napi::bindgen_prelude::ToNapiValue;
@@ -96,9 +97,9 @@ pub fn init(
     Ok(External::new(EnvState {
         queue,
         wake: tsfn,
-        conns: RefCell::new(HashMap::new()),
+        conns: RefCell::new(IdMap::default()),
         bridged_queue: EventQueue::new(Box::new(|| {})),
-        bridged: RefCell::new(HashMap::new()),
+        bridged: RefCell::new(IdMap::default()),
         bridged_writes: RefCell::new(Vec::new()),
         driver,
         next_id: Cell::new(1),
@@ -281,7 +282,7 @@ pub fn flush(
     let conns = state.conns.borrow();
     let mut bridged = state.bridged.borrow_mut();
     let big_slices: Vec<&[u8]> = bigs.iter().map(|b| &b[..]).collect();
-    let mut batches: HashMap<u32, OpBatch> = HashMap::new();
+    let mut batches: IdMap<OpBatch> = IdMap::default();
     let mut on_loop = state.driver.batch();
     for rec in out_records(&data, &log, count, &big_slices) {
         if on_loop.has(rec.id) {

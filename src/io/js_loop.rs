@@ -16,7 +16,7 @@
 //! epoll fd readable again, so libuv runs timers and other I/O before the next round.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::ffi::{c_int, c_void};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -29,6 +29,7 @@ use wsrs_proto::{Receiver, Sender};
 
 use super::events::{EventQueue, Recorder};
 use super::uv::{handle_data, PollHandle};
+use super::IdMap;
 use crate::wire::{event, Outgoing};
 
 /// The waker's token; connection tokens are their ids (u32), so this never collides.
@@ -248,7 +249,7 @@ pub struct LoopDriver {
     waker: Waker,
     handle: RefCell<Option<PollHandle>>,
     /// Boxed, so the table's empty slots cost a pointer rather than a connection.
-    conns: RefCell<HashMap<u32, Box<LoopConn>>>,
+    conns: RefCell<IdMap<Box<LoopConn>>>,
     /// Connections that may have unread data, in the order they get a read.
     ready: RefCell<VecDeque<u32>>,
     /// Events waiting for JS.
@@ -336,7 +337,7 @@ impl LoopDriver {
             events: RefCell::new(Events::with_capacity(1024)),
             waker,
             handle: RefCell::new(None),
-            conns: RefCell::new(HashMap::new()),
+            conns: RefCell::new(IdMap::default()),
             ready: RefCell::new(VecDeque::new()),
             staging: EventQueue::new(Box::new(|| {})),
             bigs: RefCell::new(Vec::new()),
@@ -588,7 +589,7 @@ impl LoopDriver {
     }
 
     /// Moves the oldest staged chunk to JS: records into the shared log (after its
-    /// header: count, arena base), payloads into the arena. Returns the record count
+    /// header: count, arena base, whether more chunks wait), payloads into the arena. Returns the record count
     /// with [`TAKE_NEW_ARENA`] / [`TAKE_BIGS`] when JS must fetch those, or 0.
     pub fn take(&self) -> napi::Result<u32> {
         let Some(chunk) = self.staging.pop() else {
@@ -615,6 +616,9 @@ impl LoopDriver {
             let log = std::slice::from_raw_parts_mut(js.log_ptr, js.log_len);
             log[..4].copy_from_slice(&(n as u32).to_le_bytes());
             log[4..8].copy_from_slice(&(base as u32).to_le_bytes());
+            // Whether more chunks wait, so JS asks again only then.
+            let more = !self.staging.is_empty() as u32;
+            log[8..12].copy_from_slice(&more.to_le_bytes());
             for (word, bytes) in chunk.log[..n * 4].iter().zip(log[16..].chunks_exact_mut(4)) {
                 bytes.copy_from_slice(&word.to_le_bytes());
             }
@@ -852,9 +856,12 @@ impl LoopDriver {
         }
     }
 
-    /// Calls JS's `onLoop`; false if JS kept events for a later turn.
+    /// Calls JS's `onLoop` with the first staged chunk already taken (its `take`
+    /// result as the argument; 0 when JS is to finish what it kept); false if JS kept
+    /// events for a later turn.
     fn call_js(&self) -> bool {
         let env = self.env;
+        let holding = self.js_holding.get();
         let (on_loop, async_context) = {
             let js = self.js.borrow();
             (js.on_loop, js.async_context)
@@ -869,19 +876,16 @@ impl LoopDriver {
             let mut func = std::ptr::null_mut();
             let mut global = std::ptr::null_mut();
             let mut result = std::ptr::null_mut();
+            let mut arg = std::ptr::null_mut();
             let mut done = true;
+            // Taking here saves JS a call into Rust per turn.
+            let first = if holding { 0 } else { self.take().unwrap_or(0) };
             if sys::napi_get_reference_value(env, on_loop, &mut func) == sys::Status::napi_ok
                 && sys::napi_get_global(env, &mut global) == sys::Status::napi_ok
+                && sys::napi_create_uint32(env, first, &mut arg) == sys::Status::napi_ok
             {
-                let status = sys::napi_make_callback(
-                    env,
-                    async_context,
-                    global,
-                    func,
-                    0,
-                    std::ptr::null(),
-                    &mut result,
-                );
+                let status =
+                    sys::napi_make_callback(env, async_context, global, func, 1, &arg, &mut result);
                 if status == sys::Status::napi_ok {
                     let mut finished = true;
                     if sys::napi_get_value_bool(env, result, &mut finished) == sys::Status::napi_ok
@@ -914,12 +918,16 @@ impl LoopDriver {
         }
         while !self.js_holding.get() {
             self.gather();
-            let read = self.read_round();
+            self.read_round();
             if !self.staging.is_empty() {
                 let done = self.call_js();
                 self.js_holding.set(!done);
             }
-            if (read == 0 && self.staging.is_empty()) || start.elapsed() >= TURN_BUDGET {
+            // Sockets whose last read drained them raise a new edge when more comes,
+            // and libuv calls again: go on only for those with data left.
+            if (self.ready.borrow().is_empty() && self.staging.is_empty())
+                || start.elapsed() >= TURN_BUDGET
+            {
                 break;
             }
         }

@@ -29,3 +29,29 @@ pub fn mode() -> Mode {
         _ => Mode::Auto,
     })
 }
+
+/// A map keyed by connection id. Ids are small sequential numbers handed out by this
+/// process, not attacker-chosen keys, so a multiplicative hash is enough (SipHash
+/// showed up in the per-message profile).
+pub type IdMap<V> = std::collections::HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// Fibonacci hashing of a `u32` id; see [`IdMap`].
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u32` is used by `IdMap`; fold anything else in all the same.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        self.0 = (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
