@@ -273,6 +273,8 @@ function adopt(socket, head, preamble, options, conn) {
   let chunk;
   while ((chunk = socket.read()) !== null) chunks.push(chunk);
   socket._handle.readStop();
+  // As ws's setSocket does; Node skips the syscall when the server already set it.
+  socket.setNoDelay(true);
 
   const id = binding.adopt(
     state,

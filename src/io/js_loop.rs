@@ -391,8 +391,9 @@ impl LoopDriver {
         receiver: Receiver,
         sender: Sender,
     ) -> std::io::Result<()> {
-        stream.set_nonblocking(true)?;
-        let _ = stream.set_nodelay(true);
+        // No syscalls that Node already made: the fd is a dup of a libuv TCP handle's,
+        // so it shares its O_NONBLOCK (a file status flag), and JS has applied ws's
+        // setNoDelay() through Node, which skips it when already set.
         let mut stream = TcpStream::from_std(stream);
         self.poll.borrow().registry().register(
             &mut stream,
@@ -413,7 +414,7 @@ impl LoopDriver {
             write_shut: false,
             read_closed: false,
             paused: false,
-            ready: true,
+            ready: false,
             hup: false,
             touched: false,
             gaps: Vec::new(),
@@ -426,9 +427,9 @@ impl LoopDriver {
             return Err(std::io::ErrorKind::BrokenPipe.into());
         }
         self.conns.borrow_mut().insert(id, Box::new(conn));
-        // Data may have arrived before the registration: give the socket a read.
-        self.ready.borrow_mut().push_back(id);
-        self.wake();
+        // Data that arrived before the registration needs no wake-up of ours: adding an
+        // fd that is already readable to epoll reports it, edge-triggered or not.
+        self.wake_if_staged();
         Ok(())
     }
 
@@ -568,10 +569,11 @@ impl LoopDriver {
 
     /// Closes the socket and reports CLOSED.
     fn close(&self, id: u32) {
-        let Some(mut conn) = self.conns.borrow_mut().remove(&id) else {
+        let Some(conn) = self.conns.borrow_mut().remove(&id) else {
             return;
         };
-        let _ = self.poll.borrow().registry().deregister(&mut conn.stream);
+        // Closing the fd takes it out of the epoll set (ours is its only descriptor:
+        // Node closed its own), so no deregistration call.
         drop(conn);
         self.staging.writer(id).push(event::CLOSED, 0, 0);
     }
