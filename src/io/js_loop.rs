@@ -1,39 +1,37 @@
 //! The JS-loop driver: adopted sockets served on the JS thread's own event loop, with
 //! no thread hop per message (see `../shared/DESIGN.md`, "Data flow" 3).
 //!
-//! Every adopted fd of the environment sits in one `mio::Poll`, whose epoll fd a
-//! `uv_poll_t` on the environment's libuv loop watches. When it turns readable, libuv
-//! calls [`on_poll`] on the JS thread: it reads each ready socket once, feeds the
-//! protocol core (events go to the staging queue), then calls JS once (`onLoop` in
-//! `lib/native.js`), which pulls the staged events with `loopTake` and dispatches them.
-//! What the handlers send is framed and written by [`LoopDriver::queue`] and
-//! [`LoopDriver::write_touched`] during the same turn, straight to the socket; what the
-//! kernel does not take waits for a writable event.
+//! Each adopted fd has a `uv_poll_t` on the environment's libuv loop, exactly like a
+//! Node socket: libuv's own epoll reports it, and [`on_socket`] reads it (straight
+//! into the read arena JS sees), feeds the protocol core and stages the events, or
+//! writes what is pending. Right after libuv's poll phase, a check handle runs
+//! [`LoopDriver::turn`]: one call into JS (`onLoop` in `lib/native.js`) delivers the
+//! events of every socket that was ready, and what the handlers send is framed and
+//! written by [`LoopDriver::queue`] and [`LoopDriver::write_touched`] before that call
+//! returns, straight to the socket; what the kernel does not take waits for writable.
 //!
-//! Fairness: one callback reads at most [`READ_BUDGET`] bytes per round and stops
-//! starting rounds after [`TURN_BUDGET`]; JS stops dispatching after its own time
-//! budget and keeps the rest. Whenever work is left, the driver's waker makes the
-//! epoll fd readable again, so libuv runs timers and other I/O before the next round.
+//! Fairness: libuv's epoll is level-triggered, so a socket left unread (a read
+//! budget of [`READ_BUDGET`] per loop iteration, JS still busy with earlier events, or
+//! too much undelivered) is simply reported again on the next iteration, after
+//! timers and other I/O. A turn stops calling JS after [`TURN_BUDGET`], and JS stops
+//! dispatching after its own budget and keeps the rest for the next turn.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ffi::{c_int, c_void};
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Token, Waker};
 use napi::sys;
 use wsrs_proto::{Receiver, Sender};
 
 use super::events::{EventQueue, Recorder};
-use super::uv::{handle_data, PollHandle};
+use super::uv::{self, handle_data, poll_extra, AfterPoll, SocketPoll};
 use super::IdMap;
 use crate::wire::{event, Outgoing};
 
-/// The waker's token; connection tokens are their ids (u32), so this never collides.
-const WAKER: Token = Token(usize::MAX);
 /// Bytes asked of each read.
 const READ_SIZE: usize = 64 * 1024;
 /// Bytes read from all sockets before the staged events go to JS.
@@ -48,6 +46,8 @@ const POOL_MAX: usize = 256;
 
 /// One adopted socket served on the JS loop.
 struct LoopConn {
+    /// Declared before `stream`, so it is closed before the fd (libuv's rule).
+    poll: Option<SocketPoll>,
     stream: TcpStream,
     receiver: Receiver,
     sender: Sender,
@@ -66,11 +66,6 @@ struct LoopConn {
     write_shut: bool,
     read_closed: bool,
     paused: bool,
-    /// In the driver's ready list.
-    ready: bool,
-    /// The kernel reported the peer's FIN (or an error): read until EOF, since no new
-    /// edge will come for it.
-    hup: bool,
     /// Touched by the current flush.
     touched: bool,
     /// Payloads of this flush written from where JS holds them rather than copied
@@ -204,6 +199,22 @@ impl LoopConn {
         self.out_pos == self.out.len()
     }
 
+    /// Asks libuv for the events this connection needs now: readable while reading,
+    /// writable while bytes wait. False if libuv refused (treat as broken).
+    fn update_watch(&mut self) -> bool {
+        let mut want = 0;
+        if !self.paused && !self.read_closed {
+            want |= uv::READABLE | uv::DISCONNECT;
+        }
+        if !self.all_written() {
+            want |= uv::WRITABLE;
+        }
+        match self.poll.as_mut() {
+            Some(poll) => poll.watch(want, on_socket),
+            None => false,
+        }
+    }
+
     /// Shuts down the write side once JS asked to end and everything is written.
     /// Returns true when the connection is then done both ways (close it).
     fn end_if_written(&mut self) -> bool {
@@ -244,23 +255,22 @@ struct JsSide {
 /// Per-environment driver state; lives in `EnvState`, used only on the JS thread.
 pub struct LoopDriver {
     env: sys::napi_env,
-    poll: RefCell<Poll>,
-    events: RefCell<Events>,
-    waker: Waker,
-    handle: RefCell<Option<PollHandle>>,
+    uv_loop: *mut sys::uv_loop_s,
+    /// Runs [`Self::turn`] after libuv's poll phase when JS has events to take.
+    after: RefCell<Option<AfterPoll>>,
     /// Boxed, so the table's empty slots cost a pointer rather than a connection.
     conns: RefCell<IdMap<Box<LoopConn>>>,
-    /// Connections that may have unread data, in the order they get a read.
-    ready: RefCell<VecDeque<u32>>,
     /// Events waiting for JS.
     staging: EventQueue,
     /// Payloads too big for the arena, from the last `take`.
     bigs: RefCell<Vec<Vec<u8>>>,
     js: RefCell<JsSide>,
-    /// Inside `on_poll` (which delivers staged events itself, so no wake is needed).
-    in_poll: Cell<bool>,
+    /// Inside `turn` (which goes on while events are staged, so no scheduling).
+    in_turn: Cell<bool>,
     /// JS kept part of a batch for its next turn.
     js_holding: Cell<bool>,
+    /// Bytes read since the last turn (see [`READ_BUDGET`]).
+    read_since_turn: Cell<usize>,
     /// Connections touched by the current flush, in order.
     touched: RefCell<Vec<u32>>,
     /// Spare write buffers (see [`IDLE_KEEP`]).
@@ -298,10 +308,6 @@ impl LoopDriver {
         on_loop: sys::napi_value,
         log: sys::napi_value,
     ) -> napi::Result<Box<LoopDriver>> {
-        let poll =
-            Poll::new().map_err(|e| napi::Error::from_reason(format!("ws-rs: epoll: {e}")))?;
-        let waker = Waker::new(poll.registry(), WAKER)
-            .map_err(|e| napi::Error::from_reason(format!("ws-rs: eventfd: {e}")))?;
         let mut on_loop_ref = std::ptr::null_mut();
         check(
             sys::napi_create_reference(env, on_loop, 1, &mut on_loop_ref),
@@ -333,12 +339,9 @@ impl LoopDriver {
 
         let driver = Box::new(LoopDriver {
             env,
-            poll: RefCell::new(poll),
-            events: RefCell::new(Events::with_capacity(1024)),
-            waker,
-            handle: RefCell::new(None),
+            uv_loop,
+            after: RefCell::new(None),
             conns: RefCell::new(IdMap::default()),
-            ready: RefCell::new(VecDeque::new()),
             staging: EventQueue::new(Box::new(|| {})),
             bigs: RefCell::new(Vec::new()),
             js: RefCell::new(JsSide {
@@ -357,23 +360,25 @@ impl LoopDriver {
                 read_pos: 0,
                 read_new: false,
             }),
-            in_poll: Cell::new(false),
+            in_turn: Cell::new(false),
             js_holding: Cell::new(false),
+            read_since_turn: Cell::new(0),
             touched: RefCell::new(Vec::new()),
             out_pool: RefCell::new(Vec::new()),
         });
-        let fd = driver.poll.borrow().as_raw_fd();
         let data = &*driver as *const LoopDriver as *mut c_void;
-        let handle = PollHandle::start(uv_loop, fd, data, on_poll)
-            .ok_or_else(|| napi::Error::from_reason("ws-rs: cannot watch the epoll fd"))?;
-        *driver.handle.borrow_mut() = Some(handle);
+        let after = AfterPoll::new(uv_loop, data, on_after_poll)
+            .ok_or_else(|| napi::Error::from_reason("ws-rs: cannot start the loop handles"))?;
+        *driver.after.borrow_mut() = Some(after);
         Ok(driver)
     }
 
-    /// Keeps the loop alive (or not) on behalf of this environment's open sockets.
+    /// Keeps the loop alive (or not) while JS has connections: each socket's own poll
+    /// handle does so while it is open, and this covers the events still to deliver
+    /// once it closed (the last `close` event must not be lost to the process exit).
     pub fn set_ref(&self, on: bool) {
-        if let Some(h) = self.handle.borrow().as_ref() {
-            h.set_ref(on);
+        if let Some(after) = self.after.borrow().as_ref() {
+            after.set_ref(on);
         }
     }
 
@@ -394,13 +399,11 @@ impl LoopDriver {
         // No syscalls that Node already made: the fd is a dup of a libuv TCP handle's,
         // so it shares its O_NONBLOCK (a file status flag), and JS has applied ws's
         // setNoDelay() through Node, which skips it when already set.
-        let mut stream = TcpStream::from_std(stream);
-        self.poll.borrow().registry().register(
-            &mut stream,
-            Token(id as usize),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
+        let data = self as *const LoopDriver as *mut c_void;
+        let poll = SocketPoll::new(self.uv_loop, stream.as_raw_fd(), data, id as u64)
+            .ok_or_else(|| std::io::Error::other("cannot watch the socket"))?;
         let mut conn = LoopConn {
+            poll: Some(poll),
             stream,
             receiver,
             sender,
@@ -414,21 +417,18 @@ impl LoopDriver {
             write_shut: false,
             read_closed: false,
             paused: false,
-            ready: false,
-            hup: false,
             touched: false,
             gaps: Vec::new(),
         };
         if !head.is_empty() {
             self.feed(id, &mut conn, head);
         }
-        if conn.write_out(&self.out_pool).is_err() {
-            let _ = self.poll.borrow().registry().deregister(&mut conn.stream);
+        // Data that arrived before this is reported by libuv's first poll (its epoll
+        // is level-triggered).
+        if conn.write_out(&self.out_pool).is_err() || !conn.update_watch() {
             return Err(std::io::ErrorKind::BrokenPipe.into());
         }
         self.conns.borrow_mut().insert(id, Box::new(conn));
-        // Data that arrived before the registration needs no wake-up of ours: adding an
-        // fd that is already readable to epoll reports it, edge-triggered or not.
         self.wake_if_staged();
         Ok(())
     }
@@ -533,7 +533,7 @@ impl LoopDriver {
                         None => self.staging.writer(id).push(event::WRITTEN, 0, frames),
                     }
                 }
-                if conn.end_if_written() {
+                if conn.end_if_written() || !conn.update_watch() {
                     broken.push(id);
                 }
             }
@@ -552,12 +552,11 @@ impl LoopDriver {
             return;
         };
         conn.paused = paused;
-        if !paused && !conn.ready && !conn.read_closed {
-            // Edge-triggered: data that arrived while paused gives no new event.
-            conn.ready = true;
-            self.ready.borrow_mut().push_back(id);
+        // Data that arrived while paused is reported again once watched (level).
+        if !conn.update_watch() {
             drop(conns);
-            self.wake();
+            self.close(id);
+            self.wake_if_staged();
         }
     }
 
@@ -567,26 +566,25 @@ impl LoopDriver {
         self.wake_if_staged();
     }
 
-    /// Closes the socket and reports CLOSED.
+    /// Closes the socket (its poll handle first) and reports CLOSED.
     fn close(&self, id: u32) {
         let Some(conn) = self.conns.borrow_mut().remove(&id) else {
             return;
         };
-        // Closing the fd takes it out of the epoll set (ours is its only descriptor:
-        // Node closed its own), so no deregistration call.
         drop(conn);
         self.staging.writer(id).push(event::CLOSED, 0, 0);
     }
 
-    fn wake(&self) {
-        if !self.in_poll.get() {
-            let _ = self.waker.wake();
+    /// Has `turn` run after this loop iteration's poll phase.
+    fn schedule(&self) {
+        if let Some(after) = self.after.borrow_mut().as_mut() {
+            after.schedule();
         }
     }
 
     fn wake_if_staged(&self) {
-        if !self.in_poll.get() && !self.staging.is_empty() {
-            let _ = self.waker.wake();
+        if !self.in_turn.get() && !self.staging.is_empty() {
+            self.schedule();
         }
     }
 
@@ -742,118 +740,101 @@ impl LoopDriver {
         std::mem::take(&mut *self.bigs.borrow_mut())
     }
 
-    /// Reads each ready connection once, until [`READ_BUDGET`] bytes.
-    fn read_round(&self) -> usize {
-        let mut total = 0usize;
-        let rounds = self.ready.borrow().len();
-        let mut broken = Vec::new();
-        for _ in 0..rounds {
-            if total >= READ_BUDGET {
-                break;
-            }
-            let Some((at, room, arena)) = self.read_room() else {
-                // The arena is full and JS has yet to take its records.
-                break;
-            };
-            let Some(id) = self.ready.borrow_mut().pop_front() else {
-                break;
-            };
-            let mut conns = self.conns.borrow_mut();
-            let Some(conn) = conns.get_mut(&id) else {
-                continue;
-            };
-            conn.ready = false;
-            if conn.paused || conn.read_closed {
-                continue;
-            }
-            // Safe: `room` unused bytes of the live read arena, which nothing else
-            // references until `read_pos` moves past them.
-            let buf = unsafe { std::slice::from_raw_parts_mut(at, room) };
-            match conn.stream.read(buf) {
-                Ok(0) => {
-                    conn.read_closed = true;
-                    self.staging.writer(id).push(event::EOF, 0, 0);
-                    if conn.write_shut {
-                        broken.push(id);
-                    }
-                }
-                Ok(n) => {
-                    total += n;
-                    self.js.borrow_mut().read_pos += n;
-                    if !conn.receiver.is_done() {
-                        let mut events =
-                            Recorder::reading_in(self.staging.writer(id), arena.clone());
-                        if let Err(err) = conn.receiver.feed(&mut buf[..n], &mut events) {
-                            events.error(err);
-                        }
-                    }
-                    // A full read may have left more; a short one drained the socket
-                    // (a later arrival raises a new edge), unless the FIN is already
-                    // in: its edge came with this data.
-                    if n == room || conn.hup {
-                        conn.ready = true;
-                        self.ready.borrow_mut().push_back(id);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                    conn.ready = true;
-                    self.ready.borrow_mut().push_back(id);
-                }
-                Err(_) => broken.push(id),
-            }
-        }
-        for id in broken {
+    /// One socket's readiness, from libuv's poll phase.
+    fn socket_ready(&self, id: u32, status: c_int, events: c_int) {
+        if status < 0 {
+            // libuv stopped the handle on a poll error (EPOLLERR): the socket is gone.
             self.close(id);
+        } else {
+            if events & uv::WRITABLE != 0 {
+                self.write_ready(id);
+            }
+            if events & (uv::READABLE | uv::DISCONNECT) != 0 {
+                self.read_ready(id);
+            }
         }
-        total
+        if !self.staging.is_empty() {
+            self.schedule();
+        }
     }
 
-    /// Takes the readiness the kernel reports: readable sockets join the ready list,
-    /// writable ones get their pending bytes written.
-    fn gather(&self) {
-        let mut events = self.events.borrow_mut();
-        if self
-            .poll
-            .borrow_mut()
-            .poll(&mut events, Some(Duration::ZERO))
-            .is_err()
+    /// Reads what one socket has (one read) into the read arena and feeds the
+    /// protocol core. Leaves the socket unread, to be reported again next iteration,
+    /// while JS is behind or this iteration's read budget is spent.
+    fn read_ready(&self, id: u32) {
+        if self.js_holding.get()
+            || self.read_since_turn.get() >= READ_BUDGET
+            || self.staging.over_high_water()
         {
+            // The turn resets the budget, so make sure one runs.
+            self.schedule();
             return;
         }
-        let mut broken = Vec::new();
+        let Some((at, room, arena)) = self.read_room() else {
+            // The arena is full and JS has yet to take its records: the turn will.
+            self.schedule();
+            return;
+        };
         let mut conns = self.conns.borrow_mut();
-        for ev in events.iter() {
-            if ev.token() == WAKER {
-                continue;
+        let Some(conn) = conns.get_mut(&id) else {
+            return;
+        };
+        if conn.paused || conn.read_closed {
+            let ok = conn.update_watch();
+            drop(conns);
+            if !ok {
+                self.close(id);
             }
-            let id = ev.token().0 as u32;
-            let Some(conn) = conns.get_mut(&id) else {
-                continue;
-            };
-            if ev.is_read_closed() || ev.is_error() {
-                conn.hup = true;
-            }
-            if (ev.is_readable() || ev.is_read_closed() || ev.is_error()) && !conn.ready {
-                conn.ready = true;
-                self.ready.borrow_mut().push_back(id);
-            }
-            if (ev.is_writable() || ev.is_error()) && !conn.all_written() {
-                match conn.write_out(&self.out_pool) {
-                    Ok(frames) => {
-                        if frames > 0 {
-                            self.staging.writer(id).push(event::WRITTEN, 0, frames);
-                        }
-                        if conn.end_if_written() {
-                            broken.push(id);
-                        }
-                    }
-                    Err(_) => broken.push(id),
-                }
-            }
+            return;
         }
+        // Safe: `room` unused bytes of the live read arena, which nothing else
+        // references until `read_pos` moves past them.
+        let buf = unsafe { std::slice::from_raw_parts_mut(at, room) };
+        let broken = match conn.stream.read(buf) {
+            Ok(0) => {
+                conn.read_closed = true;
+                self.staging.writer(id).push(event::EOF, 0, 0);
+                conn.write_shut || !conn.update_watch()
+            }
+            Ok(n) => {
+                self.read_since_turn.set(self.read_since_turn.get() + n);
+                self.js.borrow_mut().read_pos += n;
+                if !conn.receiver.is_done() {
+                    let mut events = Recorder::reading_in(self.staging.writer(id), arena);
+                    if let Err(err) = conn.receiver.feed(&mut buf[..n], &mut events) {
+                        events.error(err);
+                    }
+                }
+                false
+            }
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ),
+        };
         drop(conns);
-        for id in broken {
+        if broken {
+            self.close(id);
+        }
+    }
+
+    /// Writes what waits for one writable socket.
+    fn write_ready(&self, id: u32) {
+        let mut conns = self.conns.borrow_mut();
+        let Some(conn) = conns.get_mut(&id) else {
+            return;
+        };
+        let broken = match conn.write_out(&self.out_pool) {
+            Ok(frames) => {
+                if frames > 0 {
+                    self.staging.writer(id).push(event::WRITTEN, 0, frames);
+                }
+                conn.end_if_written() || !conn.update_watch()
+            }
+            Err(_) => true,
+        };
+        drop(conns);
+        if broken {
             self.close(id);
         }
     }
@@ -909,33 +890,25 @@ impl LoopDriver {
         }
     }
 
-    /// One libuv callback's work; see the module comment.
+    /// Delivers what is staged to JS, right after libuv's poll phase; see the module
+    /// comment.
     fn turn(&self) {
+        if let Some(after) = self.after.borrow_mut().as_mut() {
+            after.unschedule();
+        }
+        self.read_since_turn.set(0);
         let start = Instant::now();
-        self.in_poll.set(true);
-        if self.js_holding.get() {
-            // Finish what JS kept before reading more.
+        self.in_turn.set(true);
+        while self.js_holding.get() || !self.staging.is_empty() {
             let done = self.call_js();
             self.js_holding.set(!done);
-        }
-        while !self.js_holding.get() {
-            self.gather();
-            self.read_round();
-            if !self.staging.is_empty() {
-                let done = self.call_js();
-                self.js_holding.set(!done);
-            }
-            // Sockets whose last read drained them raise a new edge when more comes,
-            // and libuv calls again: go on only for those with data left.
-            if (self.ready.borrow().is_empty() && self.staging.is_empty())
-                || start.elapsed() >= TURN_BUDGET
-            {
+            if !done || start.elapsed() >= TURN_BUDGET {
                 break;
             }
         }
-        self.in_poll.set(false);
-        if self.js_holding.get() || !self.staging.is_empty() || !self.ready.borrow().is_empty() {
-            let _ = self.waker.wake();
+        self.in_turn.set(false);
+        if self.js_holding.get() || !self.staging.is_empty() {
+            self.schedule();
         }
     }
 }
@@ -978,24 +951,40 @@ impl Drop for LoopBatch<'_, '_> {
 
 impl Drop for LoopDriver {
     fn drop(&mut self) {
-        if let Some(h) = self.handle.get_mut().take() {
-            h.close();
+        if let Some(after) = self.after.get_mut().take() {
+            after.close();
         }
-        // The sockets close with the map; references die with the environment.
+        // The sockets (and their poll handles) close with the map; references die
+        // with the environment.
     }
 }
 
-extern "C" fn on_poll(handle: *mut c_void, _status: c_int, _events: c_int) {
-    // Safe: `data` is the driver, set at start and cleared before the handle closes;
-    // the driver outlives its open handle.
-    let driver = unsafe { handle_data(handle) } as *const LoopDriver;
+/// A socket's poll callback.
+extern "C" fn on_socket(handle: *mut c_void, status: c_int, events: c_int) {
+    // Safe: `data` is the driver, which outlives its connections' handles (it is
+    // cleared before a handle closes); the extra word is the connection id.
+    let (driver, id) = unsafe { (handle_data(handle) as *const LoopDriver, poll_extra(handle)) };
     if driver.is_null() {
         return;
     }
     let driver = unsafe { &*driver };
     // A panic must never unwind into libuv.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        driver.socket_ready(id as u32, status, events)
+    }));
+}
+
+/// The check handle's callback: the JS turn.
+extern "C" fn on_after_poll(handle: *mut c_void) {
+    // Safe: as in `on_socket`.
+    let driver = unsafe { handle_data(handle) } as *const LoopDriver;
+    if driver.is_null() {
+        return;
+    }
+    let driver = unsafe { &*driver };
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.turn()));
 }
+
 #[cfg(test)]
 mod tests {
     /// Idle memory per connection is a goal (at most ws's): a connection's state must
