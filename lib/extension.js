@@ -6,7 +6,7 @@
  * with optional backslash escapes) and format.
  */
 
-const tokenChar = /[!#$%&'*+\-.0-9A-Z^_`|a-z~]/;
+const { isTokenChar } = require('./validation');
 
 function fail(index) {
   throw new SyntaxError(index === undefined ? 'Unexpected end of input' : `Unexpected character at index ${index}`);
@@ -30,8 +30,8 @@ function tokenize(header) {
 
     const start = i;
     let token;
-    if (tokenChar.test(c)) {
-      while (i < header.length && tokenChar.test(header[i])) i++;
+    if (isTokenChar(header.charCodeAt(i))) {
+      while (i < header.length && isTokenChar(header.charCodeAt(i))) i++;
       token = { type: 'token', value: header.slice(start, i) };
     } else if (c === '"') {
       let value = '';
@@ -41,7 +41,7 @@ function tokenize(header) {
         if (q === '"' && value !== '') break;
         if (q === '\\') i++;
         if (i === header.length) fail();
-        if (!tokenChar.test(header[i])) fail(i);
+        if (!isTokenChar(header.charCodeAt(i))) fail(i);
         value += header[i];
       }
       i++;

@@ -261,28 +261,37 @@ function release() {
  * turn: drain what Node already read, stop Node reading, hand the fd to Rust, destroy
  * the JS socket (never `end()` it: that would shut down the shared socket).
  *
+ * When Rust cannot take the socket (no file descriptor left for the dup, libuv
+ * refusing the handle, the peer already gone), nothing was taken over: Node reads the
+ * socket again, the drained bytes are put back, and -1 tells the caller to run the
+ * connection bridged, as ws would have run it.
+ *
  * @param {net.Socket} socket The upgraded socket
  * @param {Buffer} head Bytes that came with the upgrade
  * @param {Buffer} preamble Bytes to write first (the server's 101 response)
  * @param {Object} options `isServer`, `maxPayload`, `maxFragments`, `skipUTF8Validation`
  * @param {Object} conn The object to receive this connection's events
- * @return {number} The connection id
+ * @return {number} The connection id, or -1 if the socket stays Node's
  */
 function adopt(socket, head, preamble, options, conn) {
   const chunks = head.length ? [head] : [];
   let chunk;
   while ((chunk = socket.read()) !== null) chunks.push(chunk);
-  socket._handle.readStop();
+  const handle = socket._handle;
+  handle.readStop();
   // As ws's setSocket does; Node skips the syscall when the server already set it.
   socket.setNoDelay(true);
+  const pending = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 
-  const id = binding.adopt(
-    state,
-    socket._handle.fd,
-    chunks.length === 1 ? chunks[0] : Buffer.concat(chunks),
-    preamble,
-    options
-  );
+  let id;
+  try {
+    id = binding.adopt(state, handle.fd, pending, preamble, options);
+  } catch {
+    // Node still counts the handle as reading (`handle.reading`), so restart it.
+    handle.readStart();
+    if (pending.length > 0) socket.unshift(pending);
+    return -1;
+  }
 
   conns.set(id, conn);
   retain();

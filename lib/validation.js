@@ -4,6 +4,22 @@
  * Checks and conversions on values users pass in, with ws's rules.
  */
 
+// RFC 7230 `tchar`: the characters of a token in an HTTP header, by char code.
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TOKEN_CHARS[c.charCodeAt(0)] = 1;
+}
+
+/**
+ * Whether a char code is an HTTP token character.
+ *
+ * @param {number} code
+ * @return {boolean}
+ */
+function isTokenChar(code) {
+  return code < 128 && TOKEN_CHARS[code] === 1;
+}
+
 /**
  * Whether a close code may be sent, by ws's rule (1000-1014 except 1004-1006, or
  * 3000-4999).
@@ -51,4 +67,4 @@ function byteLengthOf(data) {
   return toBuffer(data).length;
 }
 
-module.exports = { byteLengthOf, isBlob, isValidStatusCode, toBuffer };
+module.exports = { byteLengthOf, isBlob, isTokenChar, isValidStatusCode, toBuffer };

@@ -155,21 +155,28 @@ class WebSocket extends EventEmitter {
   setSocket(socket, head, preamble, options) {
     const protocolOptions = {
       isServer: this._isServer,
-      maxPayload: options.maxPayload,
+      // As ws's Receiver: `| 0`, so Infinity, NaN and non-numbers mean "no limit".
+      maxPayload: options.maxPayload | 0,
       maxFragments: options.maxFragments | 0,
       skipUTF8Validation: !!options.skipUTF8Validation,
       deflate: this._extensions[EXTENSION_NAME] ? this._extensions[EXTENSION_NAME].coreOptions() : undefined
     };
 
+    let id = -1;
     if (native.canAdopt(socket)) {
+      // Made first: it reads the addresses while Node's socket still has them.
       this._socket = new AdoptedSocket(this, socket);
-      this._id = native.adopt(socket, head, preamble, protocolOptions, this);
-    } else {
+      id = native.adopt(socket, head, preamble, protocolOptions, this);
+      // Not taken over: the drained bytes are back in the socket.
+      if (id === -1) head = EMPTY_BUFFER;
+    }
+    if (id === -1) {
       // TLS, pipes and other streams stay in Node ("bridged").
       this._socket = socket;
       if (preamble.length > 0) socket.write(preamble);
-      this._id = native.bridge(socket, head, protocolOptions, this);
+      id = native.bridge(socket, head, protocolOptions, this);
     }
+    this._id = id;
 
     this._readyState = WebSocket.OPEN;
     this.emit('open');

@@ -156,7 +156,9 @@ impl AdoptOptions {
         } else {
             Role::Client
         });
-        cfg.max_payload = if self.max_payload > 0.0 {
+        // JS passes `maxPayload | 0` as ws does; anything not a positive finite number
+        // means "no limit" here too (never a wrapped or saturated bound).
+        cfg.max_payload = if self.max_payload.is_finite() && self.max_payload >= 1.0 {
             self.max_payload as u64
         } else {
             0

@@ -420,15 +420,21 @@ impl LoopDriver {
             touched: false,
             gaps: Vec::new(),
         };
+        // Written before `head` is fed, so a failure leaves nothing staged: the caller
+        // then keeps the socket in Node (bridged), which reports the broken pipe as
+        // ws does.
+        conn.write_out(&self.out_pool)?;
         if !head.is_empty() {
             self.feed(id, &mut conn, head);
         }
         // Data that arrived before this is reported by libuv's first poll (its epoll
         // is level-triggered).
-        if conn.write_out(&self.out_pool).is_err() || !conn.update_watch() {
-            return Err(std::io::ErrorKind::BrokenPipe.into());
-        }
+        let watching = conn.update_watch();
         self.conns.borrow_mut().insert(id, Box::new(conn));
+        if !watching {
+            // The preamble is out, so the connection is ours: close it the usual way.
+            self.close(id);
+        }
         self.wake_if_staged();
         Ok(())
     }

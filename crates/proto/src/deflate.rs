@@ -365,13 +365,19 @@ fn inflate_into(
         // At most STEP bytes per step, and never more than one byte past the limit: a
         // bomb is stopped having buffered at most `limit + 1` bytes.
         let spare = out.capacity() - out.len();
+        // Saturating: a limit of u64::MAX must not wrap to a room of 0 (a spin).
         let room = match limit {
             0 => STEP,
-            _ => (limit + 1)
+            _ => limit
+                .saturating_add(1)
                 .saturating_sub(out.len() as u64)
                 .min(STEP as u64) as usize,
         }
         .min(spare);
+        if room == 0 {
+            // Only reachable past the limit, which the check below already reported.
+            return Err(ProtoError::MaxPayload);
+        }
         let window = &mut out.spare_capacity_mut()[..room];
         let (in_before, out_before) = (ctx.total_in(), ctx.total_out());
         let status = ctx
@@ -492,6 +498,31 @@ mod tests {
         .unwrap();
         i.finish(&mut msg, 0).unwrap();
         assert_eq!(msg, b"Hello");
+    }
+
+    #[test]
+    fn limits_near_u64_max_inflate_and_never_spin() {
+        // `maxPayload: Infinity` once became u64::MAX, and `limit + 1` wrapped to a
+        // room of 0: one message spun forever. Every large limit must just work.
+        let text: Vec<u8> = (0..40_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let mut wire = Vec::new();
+        Deflater::new(15, true, 6).compress(&text, true, &mut wire);
+        for limit in [u64::MAX, u64::MAX - 1, u64::MAX / 2, text.len() as u64] {
+            let mut i = Inflater::new(15, true);
+            let mut msg = Vec::new();
+            i.inflate(&wire, &mut msg, limit).unwrap();
+            i.finish(&mut msg, limit).unwrap();
+            assert_eq!(msg, text, "limit {limit}");
+        }
+        let mut i = Inflater::new(15, true);
+        let mut msg = Vec::new();
+        let limit = text.len() as u64 - 1;
+        assert_eq!(
+            i.inflate(&wire, &mut msg, limit)
+                .and_then(|()| i.finish(&mut msg, limit)),
+            Err(ProtoError::MaxPayload)
+        );
+        assert!(msg.len() as u64 <= limit + 1);
     }
 
     #[test]

@@ -1,0 +1,224 @@
+'use strict';
+
+// Hostile options and hostile conditions: odd `maxPayload` values, running out of
+// file descriptors at adoption, peers that vanish before the 101 is written, and
+// adversarial handshake headers. Each outcome is ws's (run side by side), and the
+// process lives.
+
+const test = require('node:test');
+const assert = require('assert');
+const net = require('net');
+const path = require('path');
+const { spawn } = require('child_process');
+const { once } = require('events');
+
+const { impls, startServer, stopServer, connect, same } = require('./helpers');
+
+const wsLib = (name) => require(path.join(require.resolve('ws'), '..', 'lib', name));
+
+/** Echo server of `impl` with `options`; one client of `impl` sends `payload`. */
+async function echoOnce(impl, serverOptions, clientOptions, payload) {
+  const { wss, url } = await startServer(impl, serverOptions);
+  const serverSide = new Promise((resolve) =>
+    wss.on('connection', (ws) => {
+      let error;
+      ws.on('error', (err) => (error = `${err.constructor.name}: ${err.message} (${err.code})`));
+      ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+      ws.on('close', (code) => resolve({ code, error }));
+    })
+  );
+  const ws = await connect(impl, url, clientOptions);
+  const result = await new Promise((resolve) => {
+    let error;
+    ws.on('error', (err) => (error = `${err.constructor.name}: ${err.message} (${err.code})`));
+    ws.on('message', (data) => resolve({ echoed: data.length }));
+    ws.on('close', (code) => resolve({ closed: code, error }));
+    ws.send(payload);
+  });
+  ws.terminate();
+  result.server = await serverSide;
+  await stopServer(wss);
+  return result;
+}
+
+// A message that deflates to almost nothing: the case that once spun an io thread.
+const compressible = Buffer.alloc(300 * 1024, 'a');
+
+for (const maxPayload of [Infinity, -Infinity, NaN, -1, 2 ** 32 + 1000, 2 ** 31, '1000', 'lots', null, {}]) {
+  test(`maxPayload ${String(maxPayload)} with permessage-deflate: as ws, no hang`, { timeout: 20000 }, async () => {
+    const options = { maxPayload, perMessageDeflate: { threshold: 0 } };
+    await same((impl) => echoOnce(impl, options, options, compressible));
+  });
+}
+
+test('maxPayload Infinity over TLS (bridged) with permessage-deflate: as ws, no hang', { timeout: 20000 }, async () => {
+  const https = require('https');
+  const fs = require('fs');
+  const tls = {
+    cert: fs.readFileSync(path.join(__dirname, 'fixtures', 'cert.pem')),
+    key: fs.readFileSync(path.join(__dirname, 'fixtures', 'key.pem'))
+  };
+  await same(async (impl) => {
+    const server = https.createServer(tls);
+    const options = { maxPayload: Infinity, perMessageDeflate: { threshold: 0 } };
+    const wss = new impls[impl].WebSocketServer({ server, ...options });
+    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(data)));
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const ws = new impls[impl](`wss://127.0.0.1:${server.address().port}`, { ...options, rejectUnauthorized: false });
+    await once(ws, 'open');
+    ws.send(compressible);
+    const [data] = await once(ws, 'message');
+    ws.terminate();
+    await new Promise((resolve) => wss.close(resolve));
+    await new Promise((resolve) => server.close(resolve));
+    return data.length;
+  });
+});
+
+/** Runs fixtures/fd-limit.js under a low descriptor limit. */
+function underFdLimit(impl, role, url) {
+  const fixture = path.join(__dirname, 'fixtures', 'fd-limit.js');
+  const child = spawn('bash', ['-c', `ulimit -n 256 && exec "$0" "$@"`, process.execPath, fixture, impl, role, url || ''], {
+    stdio: ['ignore', 'pipe', 'inherit']
+  });
+  child.stdout.setEncoding('utf8');
+  return child;
+}
+
+async function firstLine(stream) {
+  let text = '';
+  while (!text.includes('\n')) text += (await once(stream, 'data'))[0];
+  return text.split('\n')[0];
+}
+
+test('no descriptor left for the io driver (server): the connection works, the server keeps serving', { timeout: 30000 }, async () => {
+  await same(async (impl) => {
+    const child = underFdLimit(impl, 'server');
+    const exited = once(child, 'exit');
+    try {
+      const port = Number(await firstLine(child.stdout));
+      const url = `ws://127.0.0.1:${port}`;
+      const first = await connect('ws', url);
+      first.send('one');
+      const [a] = await once(first, 'message');
+      first.send('free');
+      await once(first, 'message');
+      const second = await connect('ws', url);
+      second.send('two');
+      const [b] = await once(second, 'message');
+      first.close();
+      second.close();
+      await Promise.all([once(first, 'close'), once(second, 'close')]);
+      assert.strictEqual(child.exitCode, null, 'the server process is alive');
+      return [String(a), String(b)];
+    } finally {
+      child.kill();
+      await exited;
+    }
+  });
+});
+
+test('no descriptor left for the io driver (client): the connection works', { timeout: 30000 }, async () => {
+  const { wss, url } = await startServer('ws');
+  wss.on('connection', (ws) => ws.on('message', (data) => ws.send(data)));
+  try {
+    await same(async (impl) => {
+      const child = underFdLimit(impl, 'client', url);
+      const line = firstLine(child.stdout);
+      const [code] = await once(child, 'exit');
+      return [await line, code];
+    });
+  } finally {
+    await stopServer(wss);
+  }
+});
+
+test('peers that reset right after their upgrade request: the server lives and serves', { timeout: 30000 }, async () => {
+  const request =
+    'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+  await same(async (impl) => {
+    const { wss, url } = await startServer(impl);
+    const port = wss.address().port;
+    wss.on('connection', (ws) => {
+      ws.on('error', () => {});
+      ws.on('message', (data) => ws.send(data));
+    });
+    for (let i = 0; i < 40; i++) {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      socket.write(request + (i % 2 ? '\x81\x80\x01\x02\x03\x04' : ''));
+      socket.resetAndDestroy();
+    }
+    const ws = await connect(impl, url);
+    ws.send('still here');
+    const [data] = await once(ws, 'message');
+    ws.close();
+    await stopServer(wss);
+    return String(data);
+  });
+});
+
+// Sec-WebSocket-Protocol and Sec-WebSocket-Extensions are parsed before verifyClient:
+// they must take linear time on any input, and agree with ws's parsers.
+const ours = { subprotocol: require('../lib/subprotocol'), extension: require('../lib/extension') };
+const theirs = { subprotocol: wsLib('subprotocol.js'), extension: wsLib('extension.js') };
+
+function verdict(parse, header) {
+  try {
+    const value = parse(header);
+    return { ok: value instanceof Set ? [...value] : JSON.parse(JSON.stringify(value)) };
+  } catch (err) {
+    return { error: err.constructor.name };
+  }
+}
+
+/** Deterministic pseudo-random numbers, so a failure can be replayed. */
+function random(seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+const alphabet = ['a', 'b', 'Z', '0', '-', '~', ' ', '\t', ',', ';', '=', '"', '\\', '/', '(', 'é', '\x7f', 'permessage-deflate', 'x=1', 'chat'];
+
+test('Sec-WebSocket-Protocol / -Extensions parsers: same verdicts as ws on random headers', () => {
+  const next = random(42);
+  for (let i = 0; i < 20000; i++) {
+    let header = '';
+    const n = Math.floor(next() * 12);
+    for (let j = 0; j < n; j++) header += alphabet[Math.floor(next() * alphabet.length)];
+    for (const kind of ['subprotocol', 'extension']) {
+      assert.deepStrictEqual(verdict(ours[kind].parse, header), verdict(theirs[kind].parse, header), `${kind}: ${JSON.stringify(header)}`);
+    }
+  }
+});
+
+test('Sec-WebSocket-Protocol / -Extensions parsers: linear time on adversarial headers', () => {
+  const size = 256 * 1024;
+  const headers = [
+    'a' + ' '.repeat(size) + 'b',
+    ' '.repeat(size) + 'a',
+    'a' + '\t '.repeat(size / 2) + ',',
+    'a,'.repeat(size / 2),
+    'a, '.repeat(size / 3),
+    'a;b'.repeat(size / 3),
+    'a; b="' + 'c'.repeat(size) + '"',
+    'a; b="' + '\\c'.repeat(size / 2),
+    'permessage-deflate; x=1,'.repeat(size / 24)
+  ];
+  for (const header of headers) {
+    for (const kind of ['subprotocol', 'extension']) {
+      const start = process.hrtime.bigint();
+      verdict(ours[kind].parse, header);
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      // Linear work on 256 KiB is a few ms; the quadratic trim took seconds.
+      assert.ok(ms < 400, `${kind} took ${ms.toFixed(1)} ms on ${JSON.stringify(header.slice(0, 20))}...`);
+    }
+  }
+});
