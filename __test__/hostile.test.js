@@ -222,3 +222,38 @@ test('Sec-WebSocket-Protocol / -Extensions parsers: linear time on adversarial h
     }
   }
 });
+
+test('one large Buffer sent to many clients that never read is held once, as in ws', { timeout: 60000 }, async () => {
+  const { fork } = require('child_process');
+  const { rawClient } = require('./helpers');
+  const clients = 40;
+  const times = 8;
+  const results = {};
+  for (const impl of ['ws', 'ws-rs']) {
+    const server = fork(path.join(__dirname, 'fixtures', 'broadcast-slow.js'), [impl], {
+      execArgv: ['--expose-gc'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+    });
+    try {
+      const [{ port }] = await once(server, 'message');
+      const sockets = [];
+      for (let i = 0; i < clients; i++) {
+        const { socket } = await rawClient(port);
+        socket.on('error', () => {});
+        socket.pause();
+        sockets.push(socket);
+      }
+      server.send({ go: times });
+      const [result] = await once(server, 'message');
+      results[impl] = result;
+      for (const s of sockets) s.destroy();
+    } finally {
+      server.kill();
+    }
+  }
+  const MiB = 1024 * 1024;
+  // What the kernel did not take waits in user space: far more than one payload.
+  assert.ok(results['ws-rs'].buffered > 4 * MiB * clients, JSON.stringify(results));
+  // Held once: the growth is a few payloads, not one per client (copies were ~200 MiB).
+  assert.ok(results['ws-rs'].grew < 48 * MiB, `ws-rs grew ${(results['ws-rs'].grew / MiB).toFixed(1)} MiB (ws ${(results.ws.grew / MiB).toFixed(1)} MiB)`);
+});

@@ -456,8 +456,10 @@ function queue(id, op, flags, data, key) {
     if (len >= BIG_SEND) {
       // Handed to Rust by reference in the same flush: no copy into the outbox.
       flags |= FLAG.BIG;
-      big = outBigs.length;
-      outBigs.push(data);
+      // One entry for a Buffer sent to many connections in a row (a broadcast loop):
+      // Rust then holds it once for all of them.
+      big = outBigs.length - 1;
+      if (big === -1 || outBigs[big] !== data) big = outBigs.push(data) - 1;
     } else {
       growData(len);
       if (len <= 64) {

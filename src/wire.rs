@@ -105,6 +105,8 @@ pub struct OutRecord<'a> {
     pub id: u32,
     pub op: Outgoing,
     pub payload: &'a [u8],
+    /// The index in `bigs` the payload came from (a JS Buffer passed by reference).
+    pub big: Option<u32>,
 }
 
 /// Walks the outbox: `count` records in `log`, payloads back to back in `data` (each
@@ -136,16 +138,24 @@ pub fn out_records<'a>(
             } else {
                 None
             };
-            let payload: &[u8] = if flags & flag::BIG != 0 {
-                bigs.get(big).copied().unwrap_or(&[])
+            let (payload, big): (&[u8], _) = if flags & flag::BIG != 0 {
+                match bigs.get(big) {
+                    Some(&bytes) => (bytes, Some(big as u32)),
+                    None => (&[], None),
+                }
             } else {
                 let end = pos.saturating_add(len).min(data.len());
                 let slice = &data[pos..end];
                 pos = end;
-                slice
+                (slice, None)
             };
             let op = decode_op(code, flags, key)?;
-            Some(OutRecord { id, op, payload })
+            Some(OutRecord {
+                id,
+                op,
+                payload,
+                big,
+            })
         })
 }
 
@@ -188,6 +198,7 @@ mod tests {
             })
         ));
         assert_eq!(recs[2].payload, b"big");
+        assert_eq!((recs[0].big, recs[2].big), (None, Some(0)));
         assert!(matches!(recs[3].op, Outgoing::End));
     }
 
@@ -199,5 +210,6 @@ mod tests {
         let log = record(1, op::TEXT, flag::FIN | flag::BIG, 3, 7);
         let recs: Vec<_> = out_records(b"", &log, 1, &[]).collect();
         assert!(recs[0].payload.is_empty());
+        assert_eq!(recs[0].big, None);
     }
 }

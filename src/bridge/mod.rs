@@ -274,21 +274,22 @@ const FLUSH_BRIDGED: u32 = 1 << 31;
 /// io-thread connections get their share on their writer task.
 #[napi(catch_unwind)]
 pub fn flush(
+    env: Env,
     state: &External<EnvState>,
     data: BufferSlice,
     log: BufferSlice,
     count: u32,
-    bigs: Vec<BufferSlice>,
+    bigs: Array,
     mut written: BufferSlice,
 ) -> u32 {
     let conns = state.conns.borrow();
     let mut bridged = state.bridged.borrow_mut();
-    let big_slices: Vec<&[u8]> = bigs.iter().map(|b| &b[..]).collect();
+    let (big_slices, big_values) = big_payloads(env.raw(), &bigs);
     let mut batches: IdMap<OpBatch> = IdMap::default();
-    let mut on_loop = state.driver.batch();
+    let mut on_loop = state.driver.batch(big_values);
     for rec in out_records(&data, &log, count, &big_slices) {
         if on_loop.has(rec.id) {
-            on_loop.queue(rec.id, rec.op, rec.payload);
+            on_loop.queue(rec.id, rec.op, rec.payload, rec.big);
             continue;
         }
         if !conns.contains_key(&rec.id) && !bridged.contains_key(&rec.id) {
@@ -317,6 +318,35 @@ pub fn flush(
     } else {
         pairs | FLUSH_BRIDGED
     }
+}
+
+/// The bytes of each Buffer of `bigs` (empty for anything else) and its value. Read
+/// as shared slices: the same Buffer is often there many times (one send to many
+/// connections), which `&mut` views such as `BufferSlice` would alias.
+fn big_payloads<'a>(env: sys::napi_env, bigs: &'a Array) -> (Vec<&'a [u8]>, Vec<sys::napi_value>) {
+    let n = bigs.len();
+    let mut slices = Vec::with_capacity(n as usize);
+    let mut values = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let value = match bigs.get::<Unknown>(i) {
+            Ok(Some(v)) => v.raw(),
+            _ => std::ptr::null_mut(),
+        };
+        let mut data = std::ptr::null_mut();
+        let mut len = 0usize;
+        // Safe: `value` belongs to this call; napi fails for anything not a Buffer.
+        let ok = !value.is_null()
+            && unsafe { sys::napi_get_buffer_info(env, value, &mut data, &mut len) }
+                == sys::Status::napi_ok;
+        slices.push(if ok && !data.is_null() && len > 0 {
+            // Safe: the Buffer stays alive (an argument) for the whole call.
+            unsafe { std::slice::from_raw_parts(data as *const u8, len) }
+        } else {
+            &[][..]
+        });
+        values.push(value);
+    }
+    (slices, values)
 }
 
 /// The bridged output of the last `flush`.

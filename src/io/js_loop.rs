@@ -22,6 +22,7 @@ use std::ffi::{c_int, c_void};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use napi::sys;
@@ -73,12 +74,49 @@ struct LoopConn {
     gaps: Vec<Gap>,
 }
 
-/// A payload that belongs at `out[at]` (right after its frame header) but still lies
-/// in the caller's memory, valid until the [`LoopBatch`] that queued it ends.
+/// A payload that belongs at `out[at]` (right after its frame header) but lies where
+/// JS holds it: valid until the [`LoopBatch`] that queued it ends, or for as long as a
+/// [`Pinned`] reference keeps its Buffer alive.
 struct Gap {
     at: usize,
     ptr: *const u8,
     len: usize,
+    hold: Hold,
+}
+
+/// What keeps a [`Gap`]'s bytes alive.
+#[derive(Clone)]
+enum Hold {
+    /// The running batch; `Some(i)`: the batch's big payload `i`, a JS Buffer that
+    /// can be pinned. `None`: bytes of the outbox, copied if they outlive the batch.
+    Batch(Option<u32>),
+    /// A reference to the JS Buffer, shared by every connection still writing it.
+    Pinned { _buffer: Rc<Pinned> },
+}
+
+/// A JS Buffer kept alive while connections still have to write from it: one Buffer
+/// sent to many slow readers is held once, as ws holds it, never copied per
+/// connection. Dropped on the JS thread (connections live there).
+pub struct Pinned {
+    env: sys::napi_env,
+    reference: sys::napi_ref,
+}
+
+impl Pinned {
+    /// # Safety
+    /// `value` must be a Buffer of `env`, on the JS thread, inside a napi call.
+    unsafe fn new(env: sys::napi_env, value: sys::napi_value) -> Option<Rc<Pinned>> {
+        let mut reference = std::ptr::null_mut();
+        (sys::napi_create_reference(env, value, 1, &mut reference) == sys::Status::napi_ok)
+            .then(|| Rc::new(Pinned { env, reference }))
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // Safe: created on this thread for this environment, deleted once.
+        unsafe { sys::napi_delete_reference(self.env, self.reference) };
+    }
 }
 
 /// Payloads from this size on are written from where they lie (`writev`), not copied.
@@ -88,20 +126,24 @@ const MAX_IOV: usize = 64;
 
 impl LoopConn {
     /// Writes `out[out_pos..]` with the gap payloads in place, by `writev`, as far as
-    /// the kernel takes it; copies what is left into `out`, so no gap outlives the
-    /// batch. Returns whether everything was written.
+    /// the kernel takes it. What is left stays as it is: framed bytes in `out`, each
+    /// payload where it lies (see [`Self::settle_gaps`] for the end of a batch).
+    /// Returns whether everything was written.
     fn write_gathered(&mut self) -> std::io::Result<bool> {
-        let gaps = std::mem::take(&mut self.gaps);
-        let mut pieces: Vec<&[u8]> = Vec::with_capacity(gaps.len() * 2 + 1);
+        // Each piece: bytes, and the gap they are (None: bytes of `out`).
+        let mut pieces: Vec<(&[u8], Option<usize>)> = Vec::with_capacity(self.gaps.len() * 2 + 1);
         let mut from = self.out_pos;
-        for gap in &gaps {
-            pieces.push(&self.out[from..gap.at]);
-            // Safe: the batch that queued the gap is still running (see `Gap`).
-            pieces.push(unsafe { std::slice::from_raw_parts(gap.ptr, gap.len) });
+        for (g, gap) in self.gaps.iter().enumerate() {
+            pieces.push((&self.out[from..gap.at], None));
+            // Safe: the gap's hold keeps its bytes alive (see `Gap`).
+            pieces.push((
+                unsafe { std::slice::from_raw_parts(gap.ptr, gap.len) },
+                Some(g),
+            ));
             from = gap.at;
         }
-        pieces.push(&self.out[from..]);
-        pieces.retain(|p| !p.is_empty());
+        pieces.push((&self.out[from..], None));
+        pieces.retain(|p| !p.0.is_empty());
 
         let mut first = 0;
         let mut skip = 0;
@@ -109,11 +151,11 @@ impl LoopConn {
         while first < pieces.len() {
             let end = (first + MAX_IOV).min(pieces.len());
             let mut iov: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(end - first);
-            iov.push(std::io::IoSlice::new(&pieces[first][skip..]));
+            iov.push(std::io::IoSlice::new(&pieces[first].0[skip..]));
             iov.extend(
                 pieces[first + 1..end]
                     .iter()
-                    .map(|p| std::io::IoSlice::new(p)),
+                    .map(|p| std::io::IoSlice::new(p.0)),
             );
             match self.stream.write_vectored(&iov) {
                 Ok(0) => {
@@ -123,7 +165,7 @@ impl LoopConn {
                 Ok(mut n) => {
                     self.written += n as u64;
                     while n > 0 {
-                        let left = pieces[first].len() - skip;
+                        let left = pieces[first].0.len() - skip;
                         if n >= left {
                             n -= left;
                             first += 1;
@@ -144,19 +186,72 @@ impl LoopConn {
         }
         if first == pieces.len() {
             // All written: `write_out` recycles the buffer.
+            drop(pieces);
             self.out.clear();
             self.out_pos = 0;
+            self.gaps.clear();
             return result.map(|()| true);
         }
-        let left: usize = pieces[first..].iter().map(|p| p.len()).sum::<usize>() - skip;
-        let mut rest = Vec::with_capacity(left);
-        rest.extend_from_slice(&pieces[first][skip..]);
-        for p in &pieces[first + 1..] {
-            rest.extend_from_slice(p);
+        // The rest: framed bytes into a fresh buffer (headers and small payloads),
+        // payloads left where they lie.
+        let mut rest = Vec::new();
+        let mut gaps = Vec::new();
+        for (k, &(bytes, gap)) in pieces[first..].iter().enumerate() {
+            let bytes = if k == 0 { &bytes[skip..] } else { bytes };
+            match gap {
+                None => rest.extend_from_slice(bytes),
+                Some(g) => gaps.push(Gap {
+                    at: rest.len(),
+                    ptr: bytes.as_ptr(),
+                    len: bytes.len(),
+                    hold: self.gaps[g].hold.clone(),
+                }),
+            }
         }
+        drop(pieces);
         self.out = rest;
         self.out_pos = 0;
+        self.gaps = gaps;
         result.map(|()| false)
+    }
+
+    /// At the end of a batch, gives every gap still held by it a hold of its own: a
+    /// pin on its JS Buffer (`pin(i)` for the batch's big payload `i`, shared by all
+    /// connections), or, for outbox bytes or when pinning fails, a copy into `out`.
+    fn settle_gaps(&mut self, pin: &mut dyn FnMut(u32) -> Option<Rc<Pinned>>) {
+        if self
+            .gaps
+            .iter()
+            .all(|g| matches!(g.hold, Hold::Pinned { .. }))
+        {
+            return;
+        }
+        let mut out = Vec::with_capacity(self.out.len() - self.out_pos);
+        let mut gaps = Vec::with_capacity(self.gaps.len());
+        let mut from = self.out_pos;
+        for Gap { at, ptr, len, hold } in std::mem::take(&mut self.gaps) {
+            out.extend_from_slice(&self.out[from..at]);
+            from = at;
+            let hold = match hold {
+                Hold::Batch(Some(i)) => pin(i).map(|buffer| Hold::Pinned { _buffer: buffer }),
+                Hold::Batch(None) => None,
+                pinned @ Hold::Pinned { .. } => Some(pinned),
+            };
+            match hold {
+                Some(hold) => gaps.push(Gap {
+                    at: out.len(),
+                    ptr,
+                    len,
+                    hold,
+                }),
+                // Safe: the batch is still running, so the bytes are alive.
+                None => out.extend_from_slice(unsafe { std::slice::from_raw_parts(ptr, len) }),
+            }
+        }
+        out.extend_from_slice(&self.out[from..]);
+        self.out = out;
+        self.out_pos = 0;
+        self.gaps = gaps;
     }
 
     /// Writes what the kernel takes; returns the frames now fully written, or an error
@@ -175,7 +270,7 @@ impl LoopConn {
                 Err(e) => return Err(e),
             }
         }
-        if self.out_pos == self.out.len() {
+        if self.gaps.is_empty() && self.out_pos == self.out.len() {
             self.out_pos = 0;
             let mut buf = std::mem::take(&mut self.out);
             let mut pool = pool.borrow_mut();
@@ -196,7 +291,7 @@ impl LoopConn {
     }
 
     fn all_written(&self) -> bool {
-        self.out_pos == self.out.len()
+        self.gaps.is_empty() && self.out_pos == self.out.len()
     }
 
     /// Asks libuv for the events this connection needs now: readable while reading,
@@ -450,18 +545,24 @@ impl LoopDriver {
     }
 
     /// Starts a batch of outbox records; see [`LoopBatch`].
-    pub fn batch<'p>(&self) -> LoopBatch<'_, 'p> {
+    ///
+    /// `bigs`: the JS Buffers of the outbox's big payloads (by index), which stay
+    /// alive for the whole `flush` call; one still unwritten when the batch ends is
+    /// pinned once, whatever the number of connections writing it.
+    pub fn batch<'p>(&self, bigs: Vec<sys::napi_value>) -> LoopBatch<'_, 'p> {
         LoopBatch {
             driver: self,
             payloads: std::marker::PhantomData,
             finished: false,
+            pins: vec![None; bigs.len()],
+            bigs,
         }
     }
 
     /// Frames one outbox record for connection `id`. A large payload may be left where
     /// it lies (a [`Gap`]): only a [`LoopBatch`], which writes or copies every gap
     /// before `payload`'s lifetime ends, calls this.
-    fn queue(&self, id: u32, out: Outgoing, payload: &[u8]) {
+    fn queue(&self, id: u32, out: Outgoing, payload: &[u8], big: Option<u32>) {
         let mut conns = self.conns.borrow_mut();
         let Some(conn) = conns.get_mut(&id) else {
             return;
@@ -487,6 +588,7 @@ impl LoopDriver {
                         at: conn.out.len(),
                         ptr: payload.as_ptr(),
                         len: payload.len(),
+                        hold: Hold::Batch(big),
                     });
                     conn.queued += (conn.out.len() - before + payload.len()) as u64;
                 } else {
@@ -505,7 +607,11 @@ impl LoopDriver {
     /// Writes every connection the current flush touched. Frames written at once are
     /// reported in `written` as `[id, frames]` u32 pairs (little-endian); returns how
     /// many pairs. The rest is reported later as WRITTEN events.
-    fn write_touched(&self, written: &mut [u8]) -> u32 {
+    fn write_touched(
+        &self,
+        written: &mut [u8],
+        pin: &mut dyn FnMut(u32) -> Option<Rc<Pinned>>,
+    ) -> u32 {
         let touched = std::mem::take(&mut *self.touched.borrow_mut());
         let mut pairs = 0u32;
         let mut slots = written.chunks_exact_mut(8);
@@ -528,6 +634,7 @@ impl LoopDriver {
                         continue;
                     }
                 };
+                conn.settle_gaps(pin);
                 if frames > 0 {
                     match slots.next() {
                         Some(slot) => {
@@ -926,6 +1033,9 @@ pub struct LoopBatch<'d, 'p> {
     driver: &'d LoopDriver,
     payloads: std::marker::PhantomData<&'p [u8]>,
     finished: bool,
+    /// The big payloads' Buffers, and their pins once made.
+    bigs: Vec<sys::napi_value>,
+    pins: Vec<Option<Rc<Pinned>>>,
 }
 
 impl<'p> LoopBatch<'_, 'p> {
@@ -934,23 +1044,40 @@ impl<'p> LoopBatch<'_, 'p> {
         self.driver.has(id)
     }
 
-    /// Queues one outbox record for loop connection `id`.
-    pub fn queue(&mut self, id: u32, out: Outgoing, payload: &'p [u8]) {
-        self.driver.queue(id, out, payload);
+    /// Queues one outbox record for loop connection `id`; `big`: the index of its
+    /// payload's Buffer among the batch's big payloads.
+    pub fn queue(&mut self, id: u32, out: Outgoing, payload: &'p [u8], big: Option<u32>) {
+        self.driver.queue(id, out, payload, big);
     }
 
     /// Writes every connection the batch touched; see the `[id, frames]` pairs of
     /// `LoopDriver::write_touched`.
     pub fn finish(mut self, written: &mut [u8]) -> u32 {
         self.finished = true;
-        self.driver.write_touched(written)
+        self.write(written)
+    }
+
+    fn write(&mut self, written: &mut [u8]) -> u32 {
+        let env = self.driver.env;
+        let (bigs, pins) = (&self.bigs, &mut self.pins);
+        let mut pin = |i: u32| -> Option<Rc<Pinned>> {
+            let i = i as usize;
+            let value = *bigs.get(i)?;
+            let slot = pins.get_mut(i)?;
+            if slot.is_none() && !value.is_null() {
+                // Safe: a Buffer argument of the running `flush` call, on its thread.
+                *slot = unsafe { Pinned::new(env, value) };
+            }
+            slot.clone()
+        };
+        self.driver.write_touched(written, &mut pin)
     }
 }
 
 impl Drop for LoopBatch<'_, '_> {
     fn drop(&mut self) {
         if !self.finished {
-            self.driver.write_touched(&mut []);
+            self.write(&mut []);
         }
     }
 }
