@@ -13,48 +13,68 @@ const { rawClient, frame, impls } = require('./helpers');
 
 const FLOOD_MS = 2500;
 
-test('a flood at a slow handler: bounded memory, timers on time, echoes keep flowing', async () => {
-  const server = fork(path.join(__dirname, 'fixtures', 'flood-server.js'), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  try {
-    const [{ port }] = await once(server, 'message');
+// The default driver (sockets on the JS thread's loop), and the io threads (where
+// compressed connections run, and every one with WS_RS_IO=threads), with frames of 16
+// bytes and with empty ones (bounded by count, not bytes). The io threads' queue is
+// one FIFO for all connections: under a flood another connection's messages wait
+// behind up to the high-water mark of the flood's, so `echoes` is only asserted for
+// the default driver (a per-connection bound there is future work, see README).
+const variants = [
+  { name: 'JS-loop driver', env: {}, size: 16, fairAcrossConnections: true },
+  { name: 'io threads', env: { WS_RS_IO: 'threads' }, size: 16, fairAcrossConnections: false },
+  { name: 'io threads, empty frames', env: { WS_RS_IO: 'threads' }, size: 0, fairAcrossConnections: false }
+];
 
-    const echo = new impls.ws(`ws://127.0.0.1:${port}/echo`);
-    await once(echo, 'open');
-    let echoes = 0;
-    echo.on('message', () => echoes++);
+for (const { name, env, size, fairAcrossConnections } of variants) {
+  const title = `a flood at a slow handler (${name}): bounded memory, timers on time${fairAcrossConnections ? ', echoes keep flowing' : ''}`;
+  test(title, async () => {
+    const server = fork(path.join(__dirname, 'fixtures', 'flood-server.js'), {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: { ...process.env, ...env }
+    });
+    try {
+      const [{ port }] = await once(server, 'message');
 
-    const { socket } = await rawClient(port, '/flood');
-    socket.on('error', () => {});
-    // 64 KiB of back-to-back masked 16-byte frames, written as fast as the socket takes it.
-    const one = frame(2, Buffer.alloc(16, 7));
-    const burst = Buffer.concat(Array(Math.floor(65536 / one.length)).fill(one));
+      const echo = new impls.ws(`ws://127.0.0.1:${port}/echo`);
+      await once(echo, 'open');
+      let echoes = 0;
+      echo.on('message', () => echoes++);
 
-    server.send('start');
-    const end = Date.now() + FLOOD_MS;
-    const ticker = setInterval(() => echo.send('tick'), 20);
-    let written = 0;
-    while (Date.now() < end) {
-      written += burst.length;
-      if (!socket.write(burst)) {
-        await Promise.race([once(socket, 'drain'), new Promise((r) => setTimeout(r, end - Date.now()))]);
+      const { socket } = await rawClient(port, '/flood');
+      socket.on('error', () => {});
+      // 64 KiB of back-to-back masked 16-byte frames, written as fast as the socket takes it.
+      const one = frame(2, Buffer.alloc(size, 7));
+      const burst = Buffer.concat(Array(Math.floor(65536 / one.length)).fill(one));
+
+      server.send('start');
+      const end = Date.now() + FLOOD_MS;
+      const ticker = setInterval(() => echo.send('tick'), 20);
+      let written = 0;
+      while (Date.now() < end) {
+        written += burst.length;
+        if (!socket.write(burst)) {
+          await Promise.race([once(socket, 'drain'), new Promise((r) => setTimeout(r, end - Date.now()))]);
+        }
       }
-    }
-    clearInterval(ticker);
-    server.send('report');
-    const [report] = await once(server, 'message');
-    socket.destroy();
-    echo.terminate();
+      clearInterval(ticker);
+      server.send('report');
+      const [report] = await once(server, 'message');
+      socket.destroy();
+      echo.terminate();
 
-    const detail = JSON.stringify({ ...report, written, echoes });
-    if (process.env.FLOOD_REPORT) console.log(detail);
-    assert.ok(report.floodMessages > 1000, `the flood was being read: ${detail}`);
-    // The flood outpaces the handler: most of what was written is still in flight.
-    assert.ok(report.floodMessages * one.length < written, detail);
-    assert.ok(report.p99 < 50, `timer p99 lateness under 50 ms: ${detail}`);
-    assert.ok(echoes >= (FLOOD_MS / 20) * 0.5, `echoes flowed during the flood: ${detail}`);
-    assert.ok(report.rssGrowth < 64 * 1024 * 1024, `RSS growth bounded: ${detail}`);
-  } finally {
-    server.send('exit');
-    await once(server, 'exit');
-  }
-});
+      const detail = JSON.stringify({ ...report, written, echoes });
+      if (process.env.FLOOD_REPORT) console.log(detail);
+      assert.ok(report.floodMessages > 1000, `the flood was being read: ${detail}`);
+      // The flood outpaces the handler: most of what was written is still in flight.
+      assert.ok(report.floodMessages * one.length < written, detail);
+      assert.ok(report.p99 < 50, `timer p99 lateness under 50 ms: ${detail}`);
+      if (fairAcrossConnections) {
+        assert.ok(echoes >= (FLOOD_MS / 20) * 0.5, `echoes flowed during the flood: ${detail}`);
+      }
+      assert.ok(report.rssGrowth < 64 * 1024 * 1024, `RSS growth bounded: ${detail}`);
+    } finally {
+      server.send('exit');
+      await once(server, 'exit');
+    }
+  });
+}

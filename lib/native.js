@@ -145,20 +145,55 @@ function dispatchLoop(from, to, base, deadline) {
   return true;
 }
 
+// Records of an io-thread batch left when a turn's budget ran out: copied out of the
+// shared log (a bridged feed may reuse it meanwhile), with the batch's payloads.
+let wakeHeld = null;
+
 /**
- * Called by the io threads' wake-up: deliver every waiting batch, then send what the
- * handlers queued.
+ * Called by the io threads' wake-up: deliver waiting batches for at most one turn's
+ * budget, then send what the handlers queued. What is left continues after timers and
+ * other I/O had their turn (the queue does not wake JS again until it was emptied).
  */
 function onWake() {
   const [logBytes, log] = logFor();
+  const deadline = performance.now() + TURN_MS;
   dispatching++;
   try {
+    if (wakeHeld !== null) {
+      const held = wakeHeld;
+      wakeHeld = null;
+      if (!dispatchWake(held.log, held.count, held.arena, held.bigs, deadline)) return;
+    }
     let batch;
-    while ((batch = binding.drain(state, logBytes)) != null) dispatch(log, 0, batch.count, batch.arena, batch.bigs, 0);
+    while ((batch = binding.drain(state, logBytes)) != null) {
+      if (!dispatchWake(log, batch.count, batch.arena, batch.bigs, deadline)) return;
+      if (performance.now() > deadline) {
+        setImmediate(onWake);
+        return;
+      }
+    }
   } finally {
     dispatching--;
     flush();
   }
+}
+
+/**
+ * Dispatches `count` records of an io-thread batch in slices until `deadline`; keeps
+ * the rest in `wakeHeld` and returns false if it passes.
+ */
+function dispatchWake(log, count, arena, bigs, deadline) {
+  for (let pos = 0; pos < count; ) {
+    const next = Math.min(pos + 16, count);
+    dispatch(log, pos, next, arena, bigs, 0);
+    pos = next;
+    if (pos < count && performance.now() > deadline) {
+      wakeHeld = { log: log.slice(pos * 4, count * 4), count: count - pos, arena, bigs };
+      setImmediate(onWake);
+      return false;
+    }
+  }
+  return true;
 }
 
 /** The shared record log, or a private one for a nested dispatch. */

@@ -15,6 +15,10 @@ use wsrs_proto::{inflate_message, Handler, Payload, ProtoError};
 
 /// Readers stop reading while JS has more than this many bytes undelivered.
 const HIGH_WATER: usize = 16 * 1024 * 1024;
+/// What one record counts towards [`HIGH_WATER`] besides its payload: an empty frame,
+/// ping or pong is not free (its record, and the call and Buffer JS makes for it), so
+/// a flood of them is bounded by count too (16 MiB / 64: 262,144 records).
+const RECORD_COST: usize = 64;
 
 /// One batch as JS receives it.
 #[derive(Default)]
@@ -139,20 +143,25 @@ impl Writer<'_> {
     /// A record with no payload.
     pub fn push(&mut self, kind: u32, extra: u32, a: u32) {
         let id = self.id;
-        self.chunk_for(0)
-            .log
-            .extend_from_slice(&[id, kind | extra << 8, a, 0]);
+        let chunk = self.counted(0);
+        chunk.log.extend_from_slice(&[id, kind | extra << 8, a, 0]);
+    }
+
+    /// The chunk for one more record carrying `payload` bytes, counted as undelivered.
+    fn counted(&mut self, payload: usize) -> &mut Chunk {
+        self.bytes += RECORD_COST + payload;
+        let chunk = self.chunk_for(payload);
+        chunk.bytes += RECORD_COST + payload;
+        chunk
     }
 
     /// A record whose payload is copied into the arena.
     pub fn push_payload(&mut self, kind: u32, extra: u32, payload: &[u8]) {
         let id = self.id;
         let len = payload.len();
-        self.bytes += len;
-        let chunk = self.chunk_for(len);
+        let chunk = self.counted(len);
         let off = chunk.arena.len();
         chunk.arena.extend_from_slice(payload);
-        chunk.bytes += len;
         chunk
             .log
             .extend_from_slice(&[id, kind | extra << 8, off as u32, len as u32]);
@@ -181,9 +190,10 @@ impl Writer<'_> {
     pub fn push_direct(&mut self, binary: bool, offset: usize, len: usize) {
         let kind = if binary { kind::BINARY } else { kind::TEXT };
         let id = self.id;
-        self.bytes += len;
+        // The bytes lie in the read arena, not the chunk's: only counted.
+        self.bytes += RECORD_COST + len;
         let chunk = self.chunk_for(0);
-        chunk.bytes += len;
+        chunk.bytes += RECORD_COST + len;
         chunk
             .log
             .extend_from_slice(&[id, kind | kind::DIRECT, offset as u32, len as u32]);
@@ -193,10 +203,11 @@ impl Writer<'_> {
         let kind = if binary { kind::BINARY } else { kind::TEXT };
         let id = self.id;
         let len = data.len();
-        self.bytes += len;
+        // Its own Buffer, not the arena's room: only counted.
+        self.bytes += RECORD_COST + len;
         let chunk = self.chunk_for(0);
         chunk.bigs.push(data);
-        chunk.bytes += len;
+        chunk.bytes += RECORD_COST + len;
         let index = chunk.bigs.len() as u32 - 1;
         chunk
             .log
@@ -276,5 +287,23 @@ impl Handler for Recorder<'_> {
     fn close(&mut self, code: u16, reason: &[u8]) {
         self.out
             .push_payload(kind::CLOSE_FRAME, code as u32, reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_without_payload_count_towards_the_high_water_mark() {
+        let queue = EventQueue::new(Box::new(|| {}));
+        for _ in 0..HIGH_WATER / RECORD_COST {
+            queue.writer(1).push(kind::PONG, 0, 0);
+        }
+        assert!(!queue.over_high_water());
+        queue.writer(1).push_payload(kind::PING, 0, b"");
+        assert!(queue.over_high_water());
+        while queue.pop().is_some() {}
+        assert!(!queue.over_high_water());
     }
 }
