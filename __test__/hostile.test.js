@@ -257,3 +257,27 @@ test('one large Buffer sent to many clients that never read is held once, as in 
   // Held once: the growth is a few payloads, not one per client (copies were ~200 MiB).
   assert.ok(results['ws-rs'].grew < 48 * MiB, `ws-rs grew ${(results['ws-rs'].grew / MiB).toFixed(1)} MiB (ws ${(results.ws.grew / MiB).toFixed(1)} MiB)`);
 });
+
+test('ws._socket.setKeepAlive and setNoDelay act on the adopted socket', { timeout: 20000 }, async () => {
+  const { execFileSync } = require('child_process');
+  const { wss, url } = await startServer('ws-rs');
+  const port = wss.address().port;
+  const serverSide = once(wss, 'connection');
+  const client = await connect('ws', url);
+  const [ws] = await serverSide;
+  // `ss -o` shows a keepalive timer on the server's end once SO_KEEPALIVE is on.
+  const timers = () => execFileSync('ss', ['-tnoH', 'state', 'established', `( sport = :${port} )`]).toString();
+  assert.doesNotMatch(timers(), /keepalive/);
+  assert.strictEqual(ws._socket.setKeepAlive(true, 60000), ws._socket);
+  assert.match(timers(), /timer:\(keepalive,(59|1min)/);
+  ws._socket.setKeepAlive(false);
+  assert.doesNotMatch(timers(), /keepalive/);
+  assert.strictEqual(ws._socket.setNoDelay(false), ws._socket);
+  ws._socket.setNoDelay();
+  // Still a working connection.
+  ws.send('after');
+  const [data] = await once(client, 'message');
+  assert.strictEqual(String(data), 'after');
+  client.terminate();
+  await stopServer(wss);
+});

@@ -601,6 +601,21 @@ function pause(id, paused) {
   else socket.resume();
 }
 
+/**
+ * Sets TCP_NODELAY (`setNoDelay`) or SO_KEEPALIVE (`setKeepAlive`, with Node's
+ * initial delay in ms) on an adopted connection's socket.
+ *
+ * @param {number} id Connection id
+ * @param {string} name 'noDelay' or 'keepAlive'
+ * @param {boolean} on
+ * @param {number} [delayMs] Keep-alive idle time
+ * @return {boolean} false if the connection is not served on this thread's loop
+ */
+function socketOption(id, name, on, delayMs = 0) {
+  const option = name === 'noDelay' ? W.SOCKOPT_NO_DELAY : W.SOCKOPT_KEEP_ALIVE;
+  return binding.socketOption(state, id, option, on, Number(delayMs) || 0);
+}
+
 /** Drops connection `id` at once. */
 function terminate(id) {
   flush();
@@ -609,4 +624,4 @@ function terminate(id) {
   else socket.destroy();
 }
 
-module.exports = { adopt, bridge, canAdopt, queue, pause, terminate, OP, FLAG };
+module.exports = { adopt, bridge, canAdopt, queue, pause, socketOption, terminate, OP, FLAG };

@@ -646,15 +646,32 @@ class AdoptedSocket {
     this.localPort = socket.localPort;
   }
 
+  /**
+   * Accepted and ignored: ws sets no timeout on its sockets, and the stand-in emits
+   * no 'timeout' event.
+   */
   setTimeout() {
     return this;
   }
 
-  setNoDelay() {
+  /**
+   * TCP_NODELAY on the adopted socket, as `net.Socket#setNoDelay` (on by default).
+   * @param {boolean} [noDelay=true]
+   */
+  setNoDelay(noDelay = true) {
+    if (this._websocket._id !== 0) native.socketOption(this._websocket._id, 'noDelay', !!noDelay);
     return this;
   }
 
-  setKeepAlive() {
+  /**
+   * SO_KEEPALIVE on the adopted socket, as `net.Socket#setKeepAlive`.
+   * @param {boolean} [enable=false]
+   * @param {number} [initialDelay=0] Idle time before the first probe, in ms
+   */
+  setKeepAlive(enable = false, initialDelay = 0) {
+    if (this._websocket._id !== 0) {
+      native.socketOption(this._websocket._id, 'keepAlive', !!enable, initialDelay);
+    }
     return this;
   }
 

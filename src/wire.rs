@@ -66,6 +66,13 @@ pub const LOG_CAP: usize = 8192;
 /// Payloads from this size on are passed by reference instead of copied into the outbox.
 pub const BIG_SEND: usize = 8 * 1024;
 
+/// Socket options JS can set on an adopted connection (`socketOption`), as Node's
+/// `socket.setNoDelay()` and `socket.setKeepAlive()` set them.
+pub mod sockopt {
+    pub const NO_DELAY: u32 = 1;
+    pub const KEEP_ALIVE: u32 = 2;
+}
+
 /// What one outbox record asks for.
 #[derive(Debug, Clone, Copy)]
 pub enum Outgoing {

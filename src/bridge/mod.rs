@@ -407,6 +407,33 @@ pub fn terminate(state: &External<EnvState>, id: u32) {
     }
 }
 
+/// Sets a socket option (`wire::sockopt`) on connection `id`'s socket, as Node's
+/// `setNoDelay(on)` / `setKeepAlive(on, delayMs)` do. False when the connection is
+/// not served on this thread's loop (io-thread connections keep their options).
+#[napi(catch_unwind)]
+pub fn socket_option(
+    state: &External<EnvState>,
+    id: u32,
+    option: u32,
+    on: bool,
+    delay_ms: f64,
+) -> bool {
+    let option = match option {
+        wire::sockopt::NO_DELAY => js_loop::SocketOption::NoDelay(on),
+        wire::sockopt::KEEP_ALIVE => js_loop::SocketOption::KeepAlive {
+            on,
+            // Node takes milliseconds and gives the kernel whole seconds, at least 1.
+            idle_secs: if delay_ms.is_finite() && delay_ms >= 1000.0 {
+                (delay_ms / 1000.0).min(f64::from(i32::MAX)) as i32
+            } else {
+                1
+            },
+        },
+        _ => return false,
+    };
+    state.driver.set_socket_option(id, option)
+}
+
 /// One batch of events for JS.
 #[napi(object)]
 pub struct Batch {
@@ -486,6 +513,8 @@ pub fn wire_constants() -> HashMap<String, u32> {
     put("FLAG_KEYED", wire::flag::KEYED.into());
     put("LOG_CAP", LOG_CAP as u32);
     put("BIG_SEND", wire::BIG_SEND as u32);
+    put("SOCKOPT_NO_DELAY", wire::sockopt::NO_DELAY);
+    put("SOCKOPT_KEEP_ALIVE", wire::sockopt::KEEP_ALIVE);
     put("FLUSH_BRIDGED", FLUSH_BRIDGED);
     put("LOOP_NEW_ARENA", js_loop::TAKE_NEW_ARENA);
     put("LOOP_BIGS", js_loop::TAKE_BIGS);

@@ -45,6 +45,12 @@ const IDLE_KEEP: usize = 16 * 1024;
 /// Most spare write buffers the pool keeps.
 const POOL_MAX: usize = 256;
 
+/// A socket option JS may set on an adopted connection (`socketOption`).
+pub enum SocketOption {
+    NoDelay(bool),
+    KeepAlive { on: bool, idle_secs: c_int },
+}
+
 /// One adopted socket served on the JS loop.
 struct LoopConn {
     /// Declared before `stream`, so it is closed before the fd (libuv's rule).
@@ -670,6 +676,35 @@ impl LoopDriver {
             drop(conns);
             self.close(id);
             self.wake_if_staged();
+        }
+    }
+
+    /// Sets a socket option on connection `id`; false if it is not served here or the
+    /// kernel refused.
+    pub fn set_socket_option(&self, id: u32, option: SocketOption) -> bool {
+        let conns = self.conns.borrow();
+        let Some(conn) = conns.get(&id) else {
+            return false;
+        };
+        match option {
+            SocketOption::NoDelay(on) => conn.stream.set_nodelay(on).is_ok(),
+            SocketOption::KeepAlive { on, idle_secs } => {
+                let fd = conn.stream.as_raw_fd();
+                let set = |level, name, value: c_int| {
+                    // Safe: a valid socket fd we own and a c_int option value.
+                    unsafe {
+                        libc::setsockopt(
+                            fd,
+                            level,
+                            name,
+                            (&value as *const c_int).cast(),
+                            std::mem::size_of::<c_int>() as libc::socklen_t,
+                        ) == 0
+                    }
+                };
+                set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, c_int::from(on))
+                    && (!on || set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle_secs))
+            }
         }
     }
 
