@@ -281,3 +281,27 @@ test('ws._socket.setKeepAlive and setNoDelay act on the adopted socket', { timeo
   client.terminate();
   await stopServer(wss);
 });
+
+test('a small message a handler keeps pins a pool slab, not a whole read arena', { timeout: 20000 }, async () => {
+  const { wss, url } = await startServer('ws-rs');
+  const kept = [];
+  wss.on('connection', (ws) => {
+    ws.on('message', (data) => {
+      kept.push(data);
+      ws.send(data);
+    });
+    ws.on('ping', (data) => kept.push(data));
+  });
+  const client = await connect('ws-rs', url);
+  const echoes = [];
+  client.on('message', (data) => echoes.push(data));
+  client.ping('p');
+  for (let i = 0; i < 50; i++) client.send(Buffer.alloc(i * 80 + 1, i));
+  while (echoes.length < 50) await once(client, 'message');
+  for (const data of [...kept, ...echoes]) {
+    // Node's pool slab is 8 KiB; the arenas messages are read into are 256-512 KiB.
+    assert.ok(data.buffer.byteLength <= 8192, `a ${data.length}-byte payload holds ${data.buffer.byteLength} bytes`);
+  }
+  client.terminate();
+  await stopServer(wss);
+});

@@ -203,6 +203,24 @@ function logFor() {
   return [bytes, new Uint32Array(bytes.buffer, bytes.byteOffset, LOG_CAP * 4)];
 }
 
+// Payloads up to this size are copied out of the shared arenas into Node's Buffer
+// pool (as cheap as making a view at this size), so that one a handler keeps (a chat
+// history) pins at most a pool slab, as any small Buffer does, not a whole 256-512 KiB
+// arena. Larger ones are views of the arena: no copy, and at most 128x their size
+// pinned if kept.
+const COPY_MAX = 4096;
+
+/** A pooled copy of `len` bytes of `src` from `at`. */
+function copyOut(src, at, len) {
+  const out = Buffer.allocUnsafe(len);
+  if (len <= 64) {
+    for (let j = 0; j < len; j++) out[j] = src[at + j];
+  } else {
+    src.copy(out, 0, at, at + len);
+  }
+  return out;
+}
+
 /**
  * Calls the owning connection for records [from, to) of `log`; payloads are at
  * `base + offset` in `arena`, in `bigs`, or (DIRECT) at `offset` in `direct`.
@@ -237,21 +255,25 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
         case EV_BINARY:
           conn._onMessage(
             kindWord & EV_DIRECT
-              ? Buffer.from(directBuffer, directStart + a, b)
+              ? b <= COPY_MAX
+                ? copyOut(direct, a, b)
+                : Buffer.from(directBuffer, directStart + a, b)
               : kindWord & EV_BIG
                 ? bigs[a]
-                : Buffer.from(arenaBuffer, arenaStart + a, b),
+                : b <= COPY_MAX
+                  ? copyOut(arena, base + a, b)
+                  : Buffer.from(arenaBuffer, arenaStart + a, b),
             (kindWord & EV_KIND_MASK) === EV_BINARY
           );
           break;
         case EV_PING:
-          conn._onPing(Buffer.from(arenaBuffer, arenaStart + a, b));
+          conn._onPing(copyOut(arena, base + a, b));
           break;
         case EV_PONG:
-          conn._onPong(Buffer.from(arenaBuffer, arenaStart + a, b));
+          conn._onPong(copyOut(arena, base + a, b));
           break;
         case EV_CLOSE_FRAME:
-          conn._onCloseFrame(kindWord >>> 8, Buffer.from(arenaBuffer, arenaStart + a, b));
+          conn._onCloseFrame(kindWord >>> 8, copyOut(arena, base + a, b));
           break;
         case EV_PROTOCOL_ERROR:
           // An inflate failure carries zlib's message as its payload.
