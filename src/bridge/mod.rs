@@ -91,7 +91,7 @@ pub fn init(
         .build()?;
     let tsfn = Arc::new(tsfn);
     let caller = tsfn.clone();
-    let queue = Arc::new(EventQueue::new(Box::new(move || {
+    let queue = Arc::new(EventQueue::bounded_per_connection(Box::new(move || {
         caller.call((), ThreadsafeFunctionCallMode::NonBlocking);
     })));
     Ok(External::new(EnvState {

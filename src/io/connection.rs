@@ -151,9 +151,9 @@ async fn read_loop(
     feed(&mut receiver, &mut head);
     drop(head);
     loop {
-        if control.paused.load(Ordering::Acquire) || queue.over_high_water() {
+        if control.paused.load(Ordering::Acquire) || queue.over_high_water_for(id) {
             tokio::select! {
-                _ = async { control.wait_resumed().await; queue.wait_for_room().await } => {}
+                _ = async { control.wait_resumed().await; queue.wait_for_room(id).await } => {}
                 _ = control.killed() => return,
             }
         }

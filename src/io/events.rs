@@ -20,6 +20,13 @@ const HIGH_WATER: usize = 16 * 1024 * 1024;
 /// a flood of them is bounded by count too (16 MiB / 64: 262,144 records).
 const RECORD_COST: usize = 64;
 
+/// A connection's reader also stops while that connection alone has more than this
+/// undelivered (same units), so one flooding peer cannot fill the queue ahead of the
+/// others' messages: they wait behind at most this much of its events (plus one
+/// read): under a flood of empty frames at a 0.1 ms handler the other connections'
+/// echoes keep flowing (`__test__/flood.test.js`; 256 KiB was too much there).
+const CONN_HIGH_WATER: usize = 64 * 1024;
+
 /// One batch as JS receives it.
 #[derive(Default)]
 pub struct Chunk {
@@ -27,11 +34,24 @@ pub struct Chunk {
     pub arena: Vec<u8>,
     pub bigs: Vec<Vec<u8>>,
     bytes: usize,
+    /// What each connection's records here count towards its undelivered total.
+    owners: Vec<(u32, usize)>,
 }
 
 impl Chunk {
     fn records(&self) -> usize {
         self.log.len() / 4
+    }
+
+    fn count(&mut self, id: u32, cost: usize, per_conn: bool) {
+        self.bytes += cost;
+        if !per_conn {
+            return;
+        }
+        match self.owners.last_mut() {
+            Some((last, total)) if *last == id => *total += cost,
+            _ => self.owners.push((id, cost)),
+        }
     }
 }
 
@@ -40,6 +60,8 @@ struct Inner {
     chunks: std::collections::VecDeque<Chunk>,
     /// A wake-up is pending or JS is draining: no need to wake again.
     scheduled: bool,
+    /// Undelivered per connection (only those with some).
+    per_conn: std::collections::HashMap<u32, usize>,
 }
 
 /// The queue. Producers are io tasks; the consumer is the environment's JS thread.
@@ -48,6 +70,8 @@ pub struct EventQueue {
     wake: Box<dyn Fn() + Send + Sync>,
     undelivered: AtomicUsize,
     drained: Notify,
+    /// Whether undelivered events are also counted per connection (`CONN_HIGH_WATER`).
+    per_conn_bound: bool,
 }
 
 /// Appends records for one connection while holding the queue lock once.
@@ -66,6 +90,17 @@ impl EventQueue {
             wake,
             undelivered: AtomicUsize::new(0),
             drained: Notify::new(),
+            per_conn_bound: false,
+        }
+    }
+
+    /// A queue whose readers also stop at [`CONN_HIGH_WATER`] per connection: for
+    /// readers that run ahead on their own threads (the io threads). The JS-loop
+    /// driver needs none: it reads a socket only after its events were dispatched.
+    pub fn bounded_per_connection(wake: Box<dyn Fn() + Send + Sync>) -> Self {
+        EventQueue {
+            per_conn_bound: true,
+            ..EventQueue::new(wake)
         }
     }
 
@@ -86,7 +121,17 @@ impl EventQueue {
         match inner.chunks.pop_front() {
             Some(chunk) => {
                 let before = self.undelivered.fetch_sub(chunk.bytes, Ordering::AcqRel);
-                if before > HIGH_WATER && before - chunk.bytes <= HIGH_WATER {
+                let mut room = before > HIGH_WATER && before - chunk.bytes <= HIGH_WATER;
+                for &(id, cost) in chunk.owners.iter().filter(|_| self.per_conn_bound) {
+                    if let Some(total) = inner.per_conn.get_mut(&id) {
+                        room |= *total > CONN_HIGH_WATER && *total - cost <= CONN_HIGH_WATER;
+                        *total = total.saturating_sub(cost);
+                        if *total == 0 {
+                            inner.per_conn.remove(&id);
+                        }
+                    }
+                }
+                if room {
                     self.drained.notify_waiters();
                 }
                 Some(chunk)
@@ -112,11 +157,24 @@ impl EventQueue {
         self.undelivered.load(Ordering::Acquire) > HIGH_WATER
     }
 
-    /// Waits while JS is behind by more than the high-water mark.
-    pub async fn wait_for_room(&self) {
+    /// Whether JS is behind by more than the high-water mark, or by more than a
+    /// connection's share on connection `id`.
+    pub fn over_high_water_for(&self, id: u32) -> bool {
+        self.over_high_water()
+            || self
+                .inner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .per_conn
+                .get(&id)
+                .is_some_and(|&total| total > CONN_HIGH_WATER)
+    }
+
+    /// Waits while [`Self::over_high_water_for`] `id`.
+    pub async fn wait_for_room(&self, id: u32) {
         loop {
             let notified = self.drained.notified();
-            if self.undelivered.load(Ordering::Acquire) <= HIGH_WATER {
+            if !self.over_high_water_for(id) {
                 return;
             }
             notified.await;
@@ -150,8 +208,9 @@ impl Writer<'_> {
     /// The chunk for one more record carrying `payload` bytes, counted as undelivered.
     fn counted(&mut self, payload: usize) -> &mut Chunk {
         self.bytes += RECORD_COST + payload;
+        let (id, per_conn) = (self.id, self.queue.per_conn_bound);
         let chunk = self.chunk_for(payload);
-        chunk.bytes += RECORD_COST + payload;
+        chunk.count(id, RECORD_COST + payload, per_conn);
         chunk
     }
 
@@ -192,8 +251,9 @@ impl Writer<'_> {
         let id = self.id;
         // The bytes lie in the read arena, not the chunk's: only counted.
         self.bytes += RECORD_COST + len;
+        let per_conn = self.queue.per_conn_bound;
         let chunk = self.chunk_for(0);
-        chunk.bytes += RECORD_COST + len;
+        chunk.count(id, RECORD_COST + len, per_conn);
         chunk
             .log
             .extend_from_slice(&[id, kind | kind::DIRECT, offset as u32, len as u32]);
@@ -205,9 +265,10 @@ impl Writer<'_> {
         let len = data.len();
         // Its own Buffer, not the arena's room: only counted.
         self.bytes += RECORD_COST + len;
+        let per_conn = self.queue.per_conn_bound;
         let chunk = self.chunk_for(0);
         chunk.bigs.push(data);
-        chunk.bytes += RECORD_COST + len;
+        chunk.count(id, RECORD_COST + len, per_conn);
         let index = chunk.bigs.len() as u32 - 1;
         chunk
             .log
@@ -220,6 +281,9 @@ impl Drop for Writer<'_> {
         self.queue
             .undelivered
             .fetch_add(self.bytes, Ordering::AcqRel);
+        if self.bytes > 0 && self.queue.per_conn_bound {
+            *self.inner.per_conn.entry(self.id).or_insert(0) += self.bytes;
+        }
         if !self.inner.scheduled && !self.inner.chunks.is_empty() {
             self.inner.scheduled = true;
             // Only enqueues a JS callback; it never re-enters the queue.
@@ -305,5 +369,27 @@ mod tests {
         assert!(queue.over_high_water());
         while queue.pop().is_some() {}
         assert!(!queue.over_high_water());
+    }
+
+    #[test]
+    fn one_connection_alone_is_bounded_on_the_io_threads_queue() {
+        let queue = EventQueue::bounded_per_connection(Box::new(|| {}));
+        for _ in 0..CONN_HIGH_WATER / RECORD_COST {
+            queue.writer(1).push(kind::PONG, 0, 0);
+        }
+        queue.writer(2).push(kind::PONG, 0, 0);
+        assert!(!queue.over_high_water_for(1));
+        queue.writer(1).push(kind::PONG, 0, 0);
+        assert!(queue.over_high_water_for(1));
+        assert!(!queue.over_high_water_for(2) && !queue.over_high_water());
+        while queue.pop().is_some() {}
+        assert!(!queue.over_high_water_for(1));
+        assert!(queue.inner.lock().unwrap().per_conn.is_empty());
+        // The JS-loop driver's queue does not count per connection.
+        let unbounded = EventQueue::new(Box::new(|| {}));
+        for _ in 0..=CONN_HIGH_WATER / RECORD_COST {
+            unbounded.writer(1).push(kind::PONG, 0, 0);
+        }
+        assert!(!unbounded.over_high_water_for(1));
     }
 }
