@@ -305,3 +305,19 @@ test('a small message a handler keeps pins a pool slab, not a whole read arena',
   client.terminate();
   await stopServer(wss);
 });
+
+for (const driver of ['js-loop', 'threads']) {
+  test(`a listener that throws loses no other event (${driver} driver)`, { timeout: 30000 }, async () => {
+    const { fork } = require('child_process');
+    const env = { ...process.env };
+    if (driver === 'threads') env.WS_RS_IO = 'threads';
+    const child = fork(path.join(__dirname, 'fixtures', 'throwing-listener.js'), { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const [report] = await once(child, 'message');
+    await once(child, 'exit');
+    assert.deepStrictEqual(report, {
+      uncaught: ['listener failed'],
+      closedOther: 20,
+      echoes: ['m0', 'm1', 'm2', 'm3', 'm4']
+    });
+  });
+}
