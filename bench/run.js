@@ -127,12 +127,16 @@ const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1
       }
     }
     row.ratio = row['ws-rs'] / row.ws;
+    // Server CPU per message: steadier than the rate where the round trip is mostly
+    // the kernel's wake-ups (depth 1), and what a busy server pays.
+    for (const impl of impls) row[`${impl} cpu us/msg`] = (row[`${impl} server cpu`] / row[impl]) * 1e6;
     rows.push(row);
     console.log(
       `${w.name.padEnd(34)} ws ${fmt(row.ws).padStart(7)} msg/s   ws-rs ${fmt(row['ws-rs']).padStart(7)} msg/s   ` +
         `ratio ${row.ratio.toFixed(2)}x   (${fmt((row['ws-rs'] * w.size) / 1048576)} MiB/s; ` +
         `server cpu ws ${row['ws server cpu'].toFixed(2)} / ws-rs ${row['ws-rs server cpu'].toFixed(2)}; ` +
-        `loadgen cpu ${row['ws loadgen cpu'].toFixed(2)} / ${row['ws-rs loadgen cpu'].toFixed(2)})` +
+        `loadgen cpu ${row['ws loadgen cpu'].toFixed(2)} / ${row['ws-rs loadgen cpu'].toFixed(2)}; ` +
+        `server cpu per msg ws ${row['ws cpu us/msg'].toFixed(1)} µs / ws-rs ${row['ws-rs cpu us/msg'].toFixed(1)} µs)` +
         (w.depth === 1
           ? `\n${''.padEnd(34)} round trip p50 ws ${row['ws p50 us']} µs / ws-rs ${row['ws-rs p50 us']} µs; ` +
             `p99 ws ${row['ws p99 us']} µs / ws-rs ${row['ws-rs p99 us']} µs`
