@@ -252,3 +252,25 @@ test("a client closes when the server's Close and FIN arrive together", async ()
     return results;
   });
 });
+
+test('a slow reader: send callbacks fire frame by frame as the kernel takes them, as in ws', { timeout: 30000 }, async () => {
+  const results = {};
+  for (const impl of ['ws', 'ws-rs']) {
+    const { wss } = await startServer(impl);
+    const serverSide = once(wss, 'connection');
+    const { socket } = await rawClient(wss.address().port);
+    socket.pause();
+    const [ws] = await serverSide;
+    let called = 0;
+    const payload = Buffer.alloc(1024 * 1024, 1);
+    for (let i = 0; i < 8; i++) ws.send(payload, () => called++);
+    await new Promise((r) => setTimeout(r, 500));
+    results[impl] = { called, buffered: ws.bufferedAmount };
+    socket.destroy();
+    await stopServer(wss);
+  }
+  // The kernel takes a few MiB: ws has called back for those frames already.
+  assert.ok(results.ws.called >= 1 && results.ws.called < 8, JSON.stringify(results));
+  assert.ok(results['ws-rs'].called >= 1 && results['ws-rs'].called < 8, JSON.stringify(results));
+  assert.strictEqual(results['ws-rs'].buffered, (8 - results['ws-rs'].called) * 1024 * 1024, JSON.stringify(results));
+});

@@ -64,10 +64,10 @@ struct LoopConn {
     /// Bytes framed and bytes written, since the start.
     queued: u64,
     written: u64,
-    /// `(queued bytes at the end of a flush, frames in it)`, oldest first.
-    acks: VecDeque<(u64, u32)>,
-    /// Frames framed in the current flush, not yet in `acks`.
-    new_frames: u32,
+    /// Where each unacknowledged frame ends (in `queued` bytes), oldest first: a
+    /// frame is acknowledged (send callback, `bufferedAmount`) once the kernel took
+    /// its last byte, as ws's write callbacks are, not when a whole flush is out.
+    acks: VecDeque<u64>,
     /// JS asked to end the write side after what is queued.
     end_requested: bool,
     write_shut: bool,
@@ -286,12 +286,9 @@ impl LoopConn {
             }
         }
         let mut frames = 0u32;
-        while let Some(&(end, n)) = self.acks.front() {
-            if end > self.written {
-                break;
-            }
-            frames = frames.saturating_add(n);
+        while self.acks.front().is_some_and(|&end| end <= self.written) {
             self.acks.pop_front();
+            frames = frames.saturating_add(1);
         }
         Ok(frames)
     }
@@ -513,7 +510,6 @@ impl LoopDriver {
             queued: preamble.len() as u64,
             written: 0,
             acks: VecDeque::new(),
-            new_frames: 0,
             end_requested: false,
             write_shut: false,
             read_closed: false,
@@ -601,7 +597,7 @@ impl LoopDriver {
                     conn.sender.frame(spec, payload, &mut conn.out);
                     conn.queued += (conn.out.len() - before) as u64;
                 }
-                conn.new_frames += 1;
+                conn.acks.push_back(conn.queued);
             }
         }
         if !conn.touched {
@@ -629,10 +625,6 @@ impl LoopDriver {
                     continue;
                 };
                 conn.touched = false;
-                if conn.new_frames > 0 {
-                    conn.acks.push_back((conn.queued, conn.new_frames));
-                    conn.new_frames = 0;
-                }
                 let frames = match conn.write_out(&self.out_pool) {
                     Ok(n) => n,
                     Err(_) => {
