@@ -8,7 +8,7 @@ const assert = require('node:assert');
 const net = require('net');
 const { once } = require('events');
 
-const { impls, startServer, stopServer, connect } = require('./helpers');
+const { impls, startServer, stopServer, connect, same } = require('./helpers');
 
 /** Sends raw bytes, returns everything received until the server closes. */
 async function exchange(port, bytes) {
@@ -147,4 +147,24 @@ test('process exits once its last connection closes, as with ws', async () => {
   assert.strictEqual(code, 0);
   assert.strictEqual(out.trim(), 'closed');
   assert.ok(Date.now() - start >= 300, 'stayed alive while the connection was open');
+});
+
+test('fields libraries put on sockets (_id, _state, _conn, ...) change nothing', async () => {
+  await same(async (impl) => {
+    const { wss, url } = await startServer(impl);
+    wss.on('connection', (ws) => {
+      Object.assign(ws, { _id: 'a3c1-uuid', _state: 'ready', _conn: {}, id: 7, isAlive: true });
+      ws.on('message', (data) => ws.send(data, () => ws.send('sent')));
+    });
+    const client = await connect(impl, url);
+    Object.assign(client, { _id: 42, _state: 1, _conn: null });
+    const got = [];
+    client.on('message', (data) => got.push(String(data)));
+    client.send('hello');
+    while (got.length < 2) await once(client, 'message');
+    client.close();
+    await once(client, 'close');
+    await stopServer(wss);
+    return got;
+  });
 });

@@ -33,6 +33,9 @@ const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const protocolVersions = [8, 13];
 const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 const kAborted = Symbol('kAborted');
+// The native connection id. A symbol, not `_id`: libraries tag sockets with fields of
+// their own (one popular RPC library sets `socket._id`), which must change nothing.
+const kId = Symbol('kId');
 const hasOwn = Object.prototype.hasOwnProperty;
 
 class WebSocket extends EventEmitter {
@@ -59,7 +62,7 @@ class WebSocket extends EventEmitter {
     this._extensions = {};
     this._fragmenting = false;
     this._compressing = false;
-    this._id = 0;
+    this[kId] = 0;
     this._paused = false;
     // [length, callback] pairs of queued frames, oldest at `_pendingHead`, next free
     // slot at `_pendingTail`.
@@ -176,7 +179,7 @@ class WebSocket extends EventEmitter {
       if (preamble.length > 0) socket.write(preamble);
       id = native.bridge(socket, head, protocolOptions, this);
     }
-    this._id = id;
+    this[kId] = id;
 
     this._readyState = WebSocket.OPEN;
     this.emit('open');
@@ -222,7 +225,7 @@ class WebSocket extends EventEmitter {
   pause() {
     if (this._readyState === WebSocket.CONNECTING || this._readyState === WebSocket.CLOSED) return;
     this._paused = true;
-    native.pause(this._id, true);
+    native.pause(this[kId], true);
   }
 
   /**
@@ -232,7 +235,7 @@ class WebSocket extends EventEmitter {
   resume() {
     if (this._readyState === WebSocket.CONNECTING || this._readyState === WebSocket.CLOSED) return;
     this._paused = false;
-    native.pause(this._id, false);
+    native.pause(this[kId], false);
     // Events that arrived while paused are delivered now, in order.
     if (this._deferred !== null) this._scheduleDeferred();
   }
@@ -358,9 +361,9 @@ class WebSocket extends EventEmitter {
       return;
     }
 
-    if (this._id !== 0) {
+    if (this[kId] !== 0) {
       this._readyState = WebSocket.CLOSING;
-      native.terminate(this._id);
+      native.terminate(this[kId]);
     }
   }
 
@@ -375,7 +378,7 @@ class WebSocket extends EventEmitter {
       return;
     }
     if (op === OP.END) {
-      native.queue(this._id, OP.END, 0, null);
+      native.queue(this[kId], OP.END, 0, null);
       return;
     }
     let key;
@@ -383,7 +386,7 @@ class WebSocket extends EventEmitter {
       key = Buffer.alloc(4);
       this._generateMask(key);
     }
-    const len = native.queue(this._id, op, flags, payload, key);
+    const len = native.queue(this[kId], op, flags, payload, key);
     this._bufferedAmount += len;
     const pending = this._pending;
     const tail = this._pendingTail;
@@ -659,7 +662,7 @@ class AdoptedSocket {
    * @param {boolean} [noDelay=true]
    */
   setNoDelay(noDelay = true) {
-    if (this._websocket._id !== 0) native.socketOption(this._websocket._id, 'noDelay', !!noDelay);
+    if (this._websocket[kId] !== 0) native.socketOption(this._websocket[kId], 'noDelay', !!noDelay);
     return this;
   }
 
@@ -669,8 +672,8 @@ class AdoptedSocket {
    * @param {number} [initialDelay=0] Idle time before the first probe, in ms
    */
   setKeepAlive(enable = false, initialDelay = 0) {
-    if (this._websocket._id !== 0) {
-      native.socketOption(this._websocket._id, 'keepAlive', !!enable, initialDelay);
+    if (this._websocket[kId] !== 0) {
+      native.socketOption(this._websocket[kId], 'keepAlive', !!enable, initialDelay);
     }
     return this;
   }
