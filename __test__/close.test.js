@@ -7,7 +7,7 @@ const { test } = require('node:test');
 const assert = require('node:assert');
 const net = require('net');
 
-const { impls, pairs, startServer, stopServer, rawClient, frame } = require('./helpers');
+const { impls, pairs, startServer, stopServer, rawClient, frame, connect, same } = require('./helpers');
 
 /** Records the lifecycle events of a WebSocket into `log` with a prefix. */
 function record(ws, prefix, log) {
@@ -158,4 +158,20 @@ test('close: close() while CONNECTING aborts the handshake as ws does', async ()
     server.close();
   }
   assert.deepStrictEqual(results['ws-rs'], results.ws);
+});
+
+test('send, ping and pong callbacks get null on success, as in ws', async () => {
+  await same(async (impl) => {
+    const { wss, url } = await startServer(impl);
+    const ws = await connect(impl, url);
+    const args = await Promise.all([
+      new Promise((resolve) => ws.send('x', (...a) => resolve(a))),
+      new Promise((resolve) => ws.send(Buffer.alloc(20000), { binary: true }, (...a) => resolve(a))),
+      new Promise((resolve) => ws.ping('x', undefined, (...a) => resolve(a))),
+      new Promise((resolve) => ws.pong(undefined, undefined, (...a) => resolve(a)))
+    ]);
+    ws.terminate();
+    await stopServer(wss);
+    return args;
+  });
 });

@@ -557,7 +557,7 @@ class WebSocket extends EventEmitter {
       this._bufferedAmount -= pending[i];
       const cb = pending[i + 1];
       pending[i + 1] = undefined;
-      if (cb) cb();
+      if (cb) cb(null);
     }
     if (this._pendingHead === this._pendingTail) {
       this._pendingHead = 0;
