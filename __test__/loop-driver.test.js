@@ -274,3 +274,26 @@ test('a slow reader: send callbacks fire frame by frame as the kernel takes them
   assert.ok(results['ws-rs'].called >= 1 && results['ws-rs'].called < 8, JSON.stringify(results));
   assert.strictEqual(results['ws-rs'].buffered, (8 - results['ws-rs'].called) * 1024 * 1024, JSON.stringify(results));
 });
+
+test('ws._socket.write injects raw bytes in order with the frames, as in ws', { timeout: 20000 }, async () => {
+  await same(async (impl) => {
+    const { wss, url } = await startServer(impl);
+    wss.on('connection', (ws) => {
+      ws.send('a');
+      // An unmasked text frame "raw", written by hand.
+      ws._socket.write(Buffer.from([0x81, 0x03, 0x72, 0x61, 0x77]), () => ws.send('written'));
+      ws.send('b');
+    });
+    const client = new impls.ws(url);
+    const got = [];
+    await new Promise((resolve) =>
+      client.on('message', (data) => {
+        got.push(String(data));
+        if (got.length === 4) resolve();
+      })
+    );
+    client.terminate();
+    await stopServer(wss);
+    return got;
+  });
+});

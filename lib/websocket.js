@@ -678,6 +678,32 @@ class AdoptedSocket {
     return this;
   }
 
+  /**
+   * Writes bytes as they are, in order with the frames sent before and after (code
+   * and tests that inject raw frames use it, as on ws's real socket).
+   *
+   * @param {(string|Buffer|Uint8Array)} data
+   * @param {string} [encoding] For a string
+   * @param {Function} [cb] Called once the kernel took the bytes
+   * @return {boolean}
+   */
+  write(data, encoding, cb) {
+    if (typeof encoding === 'function') {
+      cb = encoding;
+      encoding = undefined;
+    }
+    const websocket = this._websocket;
+    if (websocket._readyState === WebSocket.CLOSED || websocket._ended) {
+      const err = new Error('write after end');
+      err.code = 'ERR_STREAM_WRITE_AFTER_END';
+      if (typeof cb === 'function') process.nextTick(cb, err);
+      return false;
+    }
+    const bytes = typeof data === 'string' ? Buffer.from(data, encoding) : toBuffer(data);
+    websocket._queue(OP.RAW, 0, bytes, typeof cb === 'function' ? cb : undefined);
+    return true;
+  }
+
   destroy() {
     this._websocket.terminate();
     return this;

@@ -43,6 +43,8 @@ pub mod op {
     pub const PONG: u8 = 10;
     /// Shut down the write side once everything before it is written.
     pub const END: u8 = 16;
+    /// Bytes written as they are, in order with the frames (`ws._socket.write`).
+    pub const RAW: u8 = 17;
 }
 
 /// Outbox flags (second byte of an outbox record's second word).
@@ -77,6 +79,8 @@ pub mod sockopt {
 #[derive(Debug, Clone, Copy)]
 pub enum Outgoing {
     Frame(FrameSpec),
+    /// The payload as it is: no frame around it (`ws._socket.write`).
+    Raw,
     /// Shut down the write side after everything before it.
     End,
 }
@@ -92,6 +96,7 @@ pub fn decode_op(code: u8, flags: u8, key: Option<[u8; 4]>) -> Option<Outgoing> 
         op::PING => Opcode::Ping,
         op::PONG => Opcode::Pong,
         op::END => return Some(Outgoing::End),
+        op::RAW => return Some(Outgoing::Raw),
         _ => return None,
     };
     let masking = match (flags & flag::MASK != 0, key) {

@@ -506,6 +506,7 @@ pub fn wire_constants() -> HashMap<String, u32> {
     put("OP_PING", wire::op::PING.into());
     put("OP_PONG", wire::op::PONG.into());
     put("OP_END", wire::op::END.into());
+    put("OP_RAW", wire::op::RAW.into());
     put("FLAG_FIN", wire::flag::FIN.into());
     put("FLAG_RSV1", wire::flag::RSV1.into());
     put("FLAG_MASK", wire::flag::MASK.into());

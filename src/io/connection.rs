@@ -309,6 +309,10 @@ pub fn encode_batch(
                 sender.frame(spec, &batch.data[o.start..o.start + o.len], out);
                 *frames += 1;
             }
+            Outgoing::Raw => {
+                out.extend_from_slice(&batch.data[o.start..o.start + o.len]);
+                *frames += 1;
+            }
         }
     }
     false

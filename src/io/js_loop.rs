@@ -599,6 +599,11 @@ impl LoopDriver {
                 }
                 conn.acks.push_back(conn.queued);
             }
+            Outgoing::Raw => {
+                conn.out.extend_from_slice(payload);
+                conn.queued += payload.len() as u64;
+                conn.acks.push_back(conn.queued);
+            }
         }
         if !conn.touched {
             conn.touched = true;
