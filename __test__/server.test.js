@@ -168,3 +168,26 @@ test('fields libraries put on sockets (_id, _state, _conn, ...) change nothing',
     return got;
   });
 });
+
+test("ws._socket: address() and a 'close' event after the WebSocket's, as in ws", async () => {
+  await same(async (impl) => {
+    const { wss, url } = await startServer(impl);
+    const order = [];
+    const serverSide = new Promise((resolve) =>
+      wss.on('connection', (ws) => {
+        const address = ws._socket.address();
+        ws._socket.on('close', () => order.push('socket close'));
+        ws.on('close', () => {
+          order.push('ws close');
+          setImmediate(() => resolve(address));
+        });
+      })
+    );
+    const client = await connect(impl, url);
+    client.close();
+    const address = await serverSide;
+    const samePort = address.port === wss.address().port;
+    await stopServer(wss);
+    return { order, address: { ...address, port: samePort } };
+  });
+});

@@ -589,6 +589,8 @@ class WebSocket extends EventEmitter {
     }
     this._readyState = WebSocket.CLOSING;
     this.emitClose();
+    // After the WebSocket's own 'close', as ws's listener on its socket comes first.
+    if (this._socket instanceof AdoptedSocket) this._socket.emit('close', false);
   }
 
   /** @private */
@@ -639,14 +641,24 @@ module.exports = WebSocket;
  * the addresses as they were, and the methods code commonly calls on it. A class, so
  * each connection pays for five fields and no closures.
  */
-class AdoptedSocket {
+class AdoptedSocket extends EventEmitter {
   constructor(websocket, socket) {
+    super();
     this._websocket = websocket;
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
     this.remoteFamily = socket.remoteFamily;
     this.localAddress = socket.localAddress;
     this.localPort = socket.localPort;
+    this.localFamily = socket.localFamily;
+  }
+
+  /**
+   * The local address, as `net.Socket#address()`.
+   * @return {{address: string, family: string, port: number}}
+   */
+  address() {
+    return { address: this.localAddress, family: this.localFamily, port: this.localPort };
   }
 
   /**
