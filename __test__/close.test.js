@@ -175,3 +175,23 @@ test('send, ping and pong callbacks get null on success, as in ws', async () => 
     return args;
   });
 });
+
+test('terminate() while a Blob is being read: its callback and those behind it get ws\'s error', async () => {
+  await same(async (impl) => {
+    const { wss, url } = await startServer(impl);
+    const ws = await connect(impl, url);
+    const called = [];
+    const done = new Promise((resolve) => {
+      ws.send(new Blob(['foo']), (err) => called.push(['blob', ws.readyState, err && err.message]));
+      ws.send('bar');
+      ws.send('baz', (err) => {
+        called.push(['baz', ws.readyState, err && err.message]);
+        resolve();
+      });
+    });
+    ws.terminate();
+    await done;
+    await stopServer(wss);
+    return called;
+  });
+});

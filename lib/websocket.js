@@ -36,6 +36,8 @@ const kAborted = Symbol('kAborted');
 // The native connection id. A symbol, not `_id`: libraries tag sockets with fields of
 // their own (one popular RPC library sets `socket._id`), which must change nothing.
 const kId = Symbol('kId');
+// Set by terminate(): the socket is gone at once, as ws's destroyed socket is.
+const kTerminated = Symbol('kTerminated');
 const hasOwn = Object.prototype.hasOwnProperty;
 
 class WebSocket extends EventEmitter {
@@ -363,6 +365,7 @@ class WebSocket extends EventEmitter {
 
     if (this[kId] !== 0) {
       this._readyState = WebSocket.CLOSING;
+      this[kTerminated] = true;
       native.terminate(this[kId]);
     }
   }
@@ -429,7 +432,7 @@ class WebSocket extends EventEmitter {
     while (blocked.length !== 0 && !isBlob(blocked[0][2])) {
       const [op, flags, payload, cb] = blocked.shift();
       if (payload === null) continue;
-      if (this._readyState === WebSocket.CLOSED) {
+      if (this._readyState === WebSocket.CLOSED || this[kTerminated] === true) {
         if (cb) process.nextTick(cb, new Error('The socket was closed while the blob was being read'));
         continue;
       }
