@@ -169,13 +169,17 @@ test('fields libraries put on sockets (_id, _state, _conn, ...) change nothing',
   });
 });
 
-test("ws._socket: address() and a 'close' event after the WebSocket's, as in ws", async () => {
+test("ws._socket: address(), isPaused() and a 'close' event after the WebSocket's, as in ws", async () => {
   await same(async (impl) => {
     const { wss, url } = await startServer(impl);
     const order = [];
     const serverSide = new Promise((resolve) =>
       wss.on('connection', (ws) => {
         const address = ws._socket.address();
+        ws.pause();
+        order.push(`paused ${ws._socket.isPaused()}`);
+        ws.resume();
+        order.push(`paused ${ws._socket.isPaused()}`);
         ws._socket.on('close', () => order.push('socket close'));
         ws.on('close', () => {
           order.push('ws close');

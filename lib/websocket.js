@@ -657,6 +657,14 @@ class AdoptedSocket extends EventEmitter {
   }
 
   /**
+   * Whether reading is paused (`ws.pause()`), as `net.Socket#isPaused`.
+   * @return {boolean}
+   */
+  isPaused() {
+    return this._websocket._paused;
+  }
+
+  /**
    * The local address, as `net.Socket#address()`.
    * @return {{address: string, family: string, port: number}}
    */
