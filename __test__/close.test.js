@@ -195,3 +195,55 @@ test('terminate() while a Blob is being read: its callback and those behind it g
     return called;
   });
 });
+
+test('a callback that is not a function throws as in ws and sends nothing; ws-rs keeps the socket working', { timeout: 20000 }, async () => {
+  const calls = [
+    ['send true', (ws) => ws.send('x', {}, true)],
+    ['send string', (ws) => ws.send('x', {}, 'abc')],
+    ['send object', (ws) => ws.send(Buffer.alloc(20000), {}, {})],
+    ['send encoding', (ws) => ws.send('ok', {}, 'utf8')],
+    ['send null', (ws) => ws.send('ok', {}, null)],
+    ['ping number', (ws) => ws.ping('x', true, 5)],
+    ['pong string', (ws) => ws.pong('x', true, 'abc')]
+  ];
+  await same(async (impl) => {
+    const { wss, url } = await startServer(impl);
+    const ws = await connect(impl, url);
+    const outcomes = [];
+    for (const [name, call] of calls) {
+      try {
+        call(ws);
+        outcomes.push([name, 'sent']);
+      } catch (err) {
+        outcomes.push([name, err.constructor.name, err.code, err.message]);
+      }
+    }
+    ws.terminate();
+    await stopServer(wss);
+    return outcomes;
+  });
+  // ws leaves its socket corked after such a throw; ws-rs queued nothing and goes on.
+  const { wss, url } = await startServer('ws-rs');
+  wss.on('connection', (ws) => ws.on('message', (data) => ws.send(data)));
+  const ws = await connect('ws-rs', url);
+  for (const [, call] of calls) {
+    try {
+      call(ws);
+    } catch {
+      // as above
+    }
+  }
+  const echoes = [];
+  const got = new Promise((resolve) =>
+    ws.on('message', (data) => {
+      echoes.push(String(data));
+      if (echoes.length === 3) resolve();
+    })
+  );
+  await new Promise((resolve) => ws.send('last', resolve));
+  await got;
+  assert.deepStrictEqual(echoes, ['ok', 'ok', 'last']);
+  assert.strictEqual(ws.bufferedAmount, 0);
+  ws.terminate();
+  await stopServer(wss);
+});

@@ -1,5 +1,7 @@
 'use strict';
 
+const { format } = require('util');
+
 /**
  * Checks and conversions on values users pass in, with ws's rules.
  */
@@ -67,4 +69,23 @@ function byteLengthOf(data) {
   return toBuffer(data).length;
 }
 
-module.exports = { byteLengthOf, isBlob, isTokenChar, isValidStatusCode, toBuffer };
+/**
+ * Checks a send/ping/pong callback as ws's path checks it: ws hands it to
+ * `socket.write()` as the second argument, where a value that is not a function is an
+ * encoding. Throws Node's TypeError for one Node does not know; returns the callback,
+ * or undefined for a falsy value or an encoding name (ignored, as there).
+ *
+ * @param {*} cb
+ * @return {(Function|undefined)}
+ */
+function writeCallback(cb) {
+  if (typeof cb === 'function') return cb;
+  if (cb && cb !== 'buffer' && !(typeof cb === 'string' && Buffer.isEncoding(cb))) {
+    const err = new TypeError(`Unknown encoding: ${format('%s', cb)}`);
+    err.code = 'ERR_UNKNOWN_ENCODING';
+    throw err;
+  }
+  return undefined;
+}
+
+module.exports = { byteLengthOf, isBlob, isTokenChar, isValidStatusCode, toBuffer, writeCallback };

@@ -19,7 +19,7 @@ const { defineEventAttributes } = require('./event-target');
 const extension = require('./extension');
 const { EXTENSION_NAME, PerMessageDeflate, acceptAsClient, normalizeParams, offer } = require('./permessage-deflate');
 const { protocolError, streamDestroyedError } = require('./errors');
-const { byteLengthOf, isBlob, isValidStatusCode, toBuffer } = require('./validation');
+const { byteLengthOf, isBlob, isValidStatusCode, toBuffer, writeCallback } = require('./validation');
 const {
   BINARY_TYPES,
   DEFAULTS,
@@ -292,7 +292,7 @@ class WebSocket extends EventEmitter {
     }
 
     if (mask === undefined) mask = !this._isServer;
-    this._queue(op, FLAG.FIN | this._maskFlag(mask), payload, cb);
+    this._queue(op, FLAG.FIN | this._maskFlag(mask), payload, writeCallback(cb));
   }
 
   /**
@@ -336,6 +336,8 @@ class WebSocket extends EventEmitter {
 
     const payload =
       typeof data === 'string' || isBlob(data) ? data : data === undefined ? EMPTY_BUFFER : toBuffer(data);
+    // Before anything is queued or decided: a bad callback throws and sends nothing.
+    cb = writeCallback(cb);
 
     let op;
     if (this._fragmenting) {
