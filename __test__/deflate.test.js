@@ -8,7 +8,7 @@ const assert = require('node:assert');
 const net = require('net');
 const { once } = require('events');
 
-const { impls, pairs, startServer, stopServer, collect, acceptFor } = require('./helpers');
+const { impls, pairs, startServer, stopServer, collect, acceptFor, same } = require('./helpers');
 // ws does not export it; load it by path (a devDependency, the reference).
 const wsExtension = require(require('path').join(require.resolve('ws'), '..', 'lib', 'extension.js'));
 const ourExtension = require('../lib/extension');
@@ -212,4 +212,19 @@ test('deflate: client refuses a server answer it did not allow, as ws', async ()
     }
     assert.deepStrictEqual(results['ws-rs'], results.ws, answer);
   }
+});
+
+test('terminate() while data is being compressed: the callback gets ws\'s error, before close', async () => {
+  await same(async (impl) => {
+    const { wss, url } = await startServer(impl, { perMessageDeflate: { threshold: 0 } });
+    const ws = new impls[impl](url, { perMessageDeflate: { threshold: 0 } });
+    await once(ws, 'open');
+    const events = [];
+    const closed = new Promise((resolve) => ws.on('close', () => resolve(events.push('close'))));
+    ws.send('hi', (err) => events.push(['callback', ws.readyState, err && err.message]));
+    ws.terminate();
+    await closed;
+    await stopServer(wss);
+    return events;
+  });
 });

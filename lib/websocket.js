@@ -551,6 +551,10 @@ class WebSocket extends EventEmitter {
   }
 
   _onWritten(frames) {
+    // After terminate() a compressing connection reports what it still held as lost,
+    // as ws does for data it was compressing (see _handleClosed): the io threads may
+    // have written it meanwhile, ws's socket never would have.
+    if (this[kTerminated] === true && this._extensions[EXTENSION_NAME] !== undefined) return;
     // `_pending` is a queue of [length, callback] pairs from `_pendingHead` to
     // `_pendingTail`, so a write burst costs no array copy and a drained queue is
     // reused as it is. A callback may queue more meanwhile.
@@ -589,8 +593,14 @@ class WebSocket extends EventEmitter {
     this._pending = [];
     this._pendingHead = 0;
     this._pendingTail = 0;
+    // Frames not yet written when the connection went. On a compressing connection
+    // they are, in ws's terms, still being compressed (compression runs on the io
+    // threads), and ws reports that to each of them after terminate().
+    const compressing = this[kTerminated] === true && this._extensions[EXTENSION_NAME] !== undefined;
     for (let i = head + 1; i < tail; i += 2) {
-      if (pending[i]) pending[i](streamDestroyedError());
+      if (pending[i]) {
+        pending[i](compressing ? new Error('The socket was closed while data was being compressed') : streamDestroyedError());
+      }
     }
     this._readyState = WebSocket.CLOSING;
     this.emitClose();
