@@ -53,3 +53,12 @@ test('WebSocket prototype shape matches ws', () => {
   const ours = shape(impls['ws-rs']);
   for (const name of shape(impls.ws)) assert.ok(ours.includes(name), `missing ${name}`);
 });
+
+test('the on* attributes are configurable and enumerable accessors, as in ws', () => {
+  const describe = (C) =>
+    ['onopen', 'onerror', 'onclose', 'onmessage'].map((p) => {
+      const d = Object.getOwnPropertyDescriptor(C.prototype, p);
+      return [p, d.configurable, d.enumerable, typeof d.get, typeof d.set];
+    });
+  assert.deepStrictEqual(describe(require('..')), describe(require('ws')));
+});

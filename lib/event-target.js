@@ -157,6 +157,8 @@ const EventTarget = {
 function defineEventAttributes(proto) {
   for (const type of ['open', 'error', 'close', 'message']) {
     Object.defineProperty(proto, `on${type}`, {
+      // As ws's (it redefines accessors its class declares, which are configurable).
+      configurable: true,
       enumerable: true,
       get() {
         for (const listener of this.listeners(type)) {
