@@ -271,3 +271,54 @@ test('ws._socket address fields after the handshake match ws', async () => {
     return result;
   });
 });
+
+/** Two in-memory Duplex streams, each one's writes the other's reads. */
+function duplexPair() {
+  const { Duplex } = require('stream');
+  const ends = [];
+  for (let i = 0; i < 2; i++) {
+    ends.push(
+      new Duplex({
+        read() {},
+        write(chunk, encoding, cb) {
+          ends[1 - i].push(chunk);
+          cb();
+        },
+        final(cb) {
+          ends[1 - i].push(null);
+          cb();
+        }
+      })
+    );
+  }
+  return ends;
+}
+
+test("setSocket(socket, head, options) with ws's signature, as @fastify/websocket's injectWS calls it", async () => {
+  // ws-rs only: this in-memory harness stalls with ws itself (its echo never reaches
+  // the client end), so the expected values are written out.
+  const { WebSocket, WebSocketServer } = impls['ws-rs'];
+  const wss = new WebSocketServer({ noServer: true });
+  const [serverEnd, clientEnd] = duplexPair();
+  const req = {
+    method: 'GET',
+    url: '/',
+    headers: {
+      upgrade: 'websocket',
+      connection: 'Upgrade',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-version': '13'
+    },
+    socket: serverEnd
+  };
+  wss.handleUpgrade(req, serverEnd, Buffer.alloc(0), (ws) => ws.on('message', (data) => ws.send(`echo ${data}`)));
+  const [response] = await once(clientEnd, 'data');
+  assert.strictEqual(String(response).split('\r\n')[0], 'HTTP/1.1 101 Switching Protocols');
+  const ws = new WebSocket(null, undefined, { isServer: false });
+  ws._isServer = false;
+  ws.setSocket(clientEnd, Buffer.alloc(0), { maxPayload: 0 });
+  ws.send('hi');
+  const [data] = await once(ws, 'message');
+  assert.strictEqual(String(data), 'echo hi');
+  ws.terminate();
+});

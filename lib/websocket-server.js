@@ -291,7 +291,7 @@ class WebSocketServer extends EventEmitter {
     socket[kWebSocket] = ws;
     socket.removeListener('error', socketOnError);
 
-    ws.setSocket(socket, head, Buffer.from(headers.concat('\r\n').join('\r\n')), this.options);
+    ws.setSocket(socket, head, this.options, Buffer.from(headers.concat('\r\n').join('\r\n')));
 
     if (this.clients) {
       this.clients.add(ws);

@@ -149,15 +149,18 @@ class WebSocket extends EventEmitter {
 
   /**
    * Hands an upgraded socket to the io driver (or, for sockets it cannot take over,
-   * to the bridged path) and opens the connection.
+   * to the bridged path) and opens the connection. ws's signature: code outside ws
+   * (@fastify/websocket's injectWS) calls it with an in-memory stream.
    *
-   * @param {net.Socket} socket The upgraded socket
+   * @param {Duplex} socket The upgraded socket
    * @param {Buffer} head Bytes that came with the upgrade
-   * @param {Buffer} preamble Bytes to write first (the server's 101 response)
-   * @param {Object} options Receiver options (`maxPayload`, ...)
+   * @param {Object} options Receiver options (`maxPayload`, `maxFragments`,
+   *     `skipUTF8Validation`)
+   * @param {Buffer} [preamble] Bytes to write first (the server's 101 response; the
+   *     io driver writes it in the same call that takes the socket over)
    * @private
    */
-  setSocket(socket, head, preamble, options) {
+  setSocket(socket, head, options, preamble = EMPTY_BUFFER) {
     const protocolOptions = {
       isServer: this._isServer,
       // As ws's Receiver: `| 0`, so Infinity, NaN and non-numbers mean "no limit".
@@ -1054,7 +1057,7 @@ function initAsClient(websocket, address, protocols, options) {
       websocket._extensions[EXTENSION_NAME] = new PerMessageDeflate(deflateOptions, false, params);
     }
 
-    websocket.setSocket(socket, head, EMPTY_BUFFER, opts);
+    websocket.setSocket(socket, head, opts);
   });
 
   if (opts.finishRequest) opts.finishRequest(req, websocket);
