@@ -10,6 +10,9 @@ const WebSocketServer = require('./lib/websocket-server');
 const createWebSocketStream = require('./lib/stream');
 
 WebSocket.createWebSocketStream = createWebSocketStream;
+// ws's header parsers, with its verdicts (linear scans: they run on what clients send).
+WebSocket.extension = require('./lib/extension');
+WebSocket.subprotocol = require('./lib/subprotocol');
 WebSocket.WebSocket = WebSocket;
 WebSocket.WebSocketServer = WebSocketServer;
 WebSocket.Server = WebSocketServer;

@@ -321,3 +321,16 @@ for (const driver of ['js-loop', 'threads']) {
     });
   });
 }
+
+test('require(\'ws-rs\').extension and .subprotocol answer as ws\'s exports', () => {
+  const ws = require('ws');
+  const ours = require('..');
+  const headers = ['permessage-deflate; client_max_window_bits', 'a, b; c=1; c="2", a', 'chat, superchat', 'bad header;', ''];
+  for (const header of headers) {
+    for (const name of ['extension', 'subprotocol']) {
+      assert.deepStrictEqual(verdict(ours[name].parse, header), verdict(ws[name].parse, header), `${name}: ${header}`);
+    }
+  }
+  const offers = [{ foo: [{ a: [true], b: ['1', '2'] }, {}], bar: { c: 3 } }, { 'permessage-deflate': { server_no_context_takeover: true } }];
+  for (const offer of offers) assert.strictEqual(ours.extension.format(offer), ws.extension.format(offer));
+});
