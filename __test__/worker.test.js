@@ -79,3 +79,38 @@ test('terminating a Worker closes its connections', async () => {
   assert.strictEqual(await serverClosed, 1006);
   await stopServer(wss);
 });
+
+test('a Worker terminated while a large payload waits for a slow reader goes cleanly', async () => {
+  const net = require('net');
+  const worker = new Worker(
+    `
+    const { parentPort } = require('worker_threads');
+    const WebSocket = require(${entry});
+    const wss = new WebSocket.WebSocketServer({ port: 0, host: '127.0.0.1' }, () =>
+      parentPort.postMessage(wss.address().port)
+    );
+    const big = Buffer.alloc(4 * 1024 * 1024, 1);
+    wss.on('connection', (s) => {
+      for (let i = 0; i < 4; i++) s.send(big);
+      parentPort.postMessage('sent ' + s.bufferedAmount);
+    });
+    `,
+    { eval: true }
+  );
+  const [port] = await once(worker, 'message');
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => {});
+  socket.write(
+    'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
+  );
+  socket.pause();
+  const [sent] = await once(worker, 'message');
+  assert.match(sent, /^sent [1-9]/);
+  // The payload is still pinned for the reader that never reads: the environment's
+  // teardown must release it without touching references it already freed.
+  const exited = once(worker, 'exit');
+  await worker.terminate();
+  await exited;
+  socket.destroy();
+});

@@ -106,22 +106,38 @@ enum Hold {
 pub struct Pinned {
     env: sys::napi_env,
     reference: sys::napi_ref,
+    /// False once the driver is being dropped with its environment: references then
+    /// die with the environment and must not be deleted one by one.
+    env_alive: Rc<Cell<bool>>,
 }
 
 impl Pinned {
     /// # Safety
     /// `value` must be a Buffer of `env`, on the JS thread, inside a napi call.
-    unsafe fn new(env: sys::napi_env, value: sys::napi_value) -> Option<Rc<Pinned>> {
+    unsafe fn new(
+        env: sys::napi_env,
+        value: sys::napi_value,
+        env_alive: &Rc<Cell<bool>>,
+    ) -> Option<Rc<Pinned>> {
         let mut reference = std::ptr::null_mut();
-        (sys::napi_create_reference(env, value, 1, &mut reference) == sys::Status::napi_ok)
-            .then(|| Rc::new(Pinned { env, reference }))
+        (sys::napi_create_reference(env, value, 1, &mut reference) == sys::Status::napi_ok).then(
+            || {
+                Rc::new(Pinned {
+                    env,
+                    reference,
+                    env_alive: env_alive.clone(),
+                })
+            },
+        )
     }
 }
 
 impl Drop for Pinned {
     fn drop(&mut self) {
-        // Safe: created on this thread for this environment, deleted once.
-        unsafe { sys::napi_delete_reference(self.env, self.reference) };
+        if self.env_alive.get() {
+            // Safe: created on this thread for this environment, deleted once.
+            unsafe { sys::napi_delete_reference(self.env, self.reference) };
+        }
     }
 }
 
@@ -373,6 +389,8 @@ pub struct LoopDriver {
     touched: RefCell<Vec<u32>>,
     /// Spare write buffers (see [`IDLE_KEEP`]).
     out_pool: RefCell<Vec<Vec<u8>>>,
+    /// Shared with every [`Pinned`] payload; cleared when the driver goes.
+    env_alive: Rc<Cell<bool>>,
 }
 
 /// Size of a fresh arena; a message view kept by JS pins at most one.
@@ -463,6 +481,7 @@ impl LoopDriver {
             read_since_turn: Cell::new(0),
             touched: RefCell::new(Vec::new()),
             out_pool: RefCell::new(Vec::new()),
+            env_alive: Rc::new(Cell::new(true)),
         });
         let data = &*driver as *const LoopDriver as *mut c_void;
         let after = AfterPoll::new(uv_loop, data, on_after_poll)
@@ -1091,6 +1110,7 @@ impl<'p> LoopBatch<'_, 'p> {
 
     fn write(&mut self, written: &mut [u8]) -> u32 {
         let env = self.driver.env;
+        let env_alive = self.driver.env_alive.clone();
         let (bigs, pins) = (&self.bigs, &mut self.pins);
         let mut pin = |i: u32| -> Option<Rc<Pinned>> {
             let i = i as usize;
@@ -1098,7 +1118,7 @@ impl<'p> LoopBatch<'_, 'p> {
             let slot = pins.get_mut(i)?;
             if slot.is_none() && !value.is_null() {
                 // Safe: a Buffer argument of the running `flush` call, on its thread.
-                *slot = unsafe { Pinned::new(env, value) };
+                *slot = unsafe { Pinned::new(env, value, &env_alive) };
             }
             slot.clone()
         };
@@ -1120,7 +1140,8 @@ impl Drop for LoopDriver {
             after.close();
         }
         // The sockets (and their poll handles) close with the map; references die
-        // with the environment.
+        // with the environment, pinned payloads' included.
+        self.env_alive.set(false);
     }
 }
 
