@@ -282,7 +282,7 @@ test('ws._socket.setKeepAlive and setNoDelay act on the adopted socket', { timeo
   await stopServer(wss);
 });
 
-test('a small message a handler keeps pins a pool slab, not a whole read arena', { timeout: 20000 }, async () => {
+test('a small message a handler keeps pins a 64 KiB slab, not a whole read arena', { timeout: 20000 }, async () => {
   const { wss, url } = await startServer('ws-rs');
   const kept = [];
   wss.on('connection', (ws) => {
@@ -299,8 +299,9 @@ test('a small message a handler keeps pins a pool slab, not a whole read arena',
   for (let i = 0; i < 50; i++) client.send(Buffer.alloc(i * 80 + 1, i));
   while (echoes.length < 50) await once(client, 'message');
   for (const data of [...kept, ...echoes]) {
-    // Node's pool slab is 8 KiB; the arenas messages are read into are 256-512 KiB.
-    assert.ok(data.buffer.byteLength <= 8192, `a ${data.length}-byte payload holds ${data.buffer.byteLength} bytes`);
+    // ws's messages pin at most their 64 KiB socket read; the arenas messages are read
+    // into are 256-512 KiB.
+    assert.ok(data.buffer.byteLength <= 65536, `a ${data.length}-byte payload holds ${data.buffer.byteLength} bytes`);
   }
   client.terminate();
   await stopServer(wss);
@@ -333,4 +334,19 @@ test('require(\'ws-rs\').extension and .subprotocol answer as ws\'s exports', ()
   }
   const offers = [{ foo: [{ a: [true], b: ['1', '2'] }, {}], bar: { c: 3 } }, { 'permessage-deflate': { server_no_context_takeover: true } }];
   for (const offer of offers) assert.strictEqual(ours.extension.format(offer), ws.extension.format(offer));
+});
+
+test('an empty Close, ping or message as the very first payload of a process', async () => {
+  // The first payload copied out of the arenas may be empty (a bare Close frame).
+  const { spawnSync } = require('child_process');
+  const script = `
+    const { WebSocketServer, WebSocket } = require(${JSON.stringify(require.resolve('..'))});
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' }, () => {
+      const ws = new WebSocket('ws://127.0.0.1:' + wss.address().port);
+      ws.on('open', () => ws.close());
+      ws.on('close', (code) => { console.log('closed ' + code); wss.close(); });
+    });
+  `;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10000 });
+  assert.strictEqual(r.stdout.trim(), 'closed 1005', r.stderr);
 });
