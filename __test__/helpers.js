@@ -76,6 +76,25 @@ async function rawClient(port, path = '/') {
   return { socket, response: buf.subarray(0, end).toString(), head: buf.subarray(end) };
 }
 
+/** An upgrade request with a fixed key, for raw clients that do not read the 101. */
+const UPGRADE_REQUEST =
+  'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+
+/**
+ * Deterministic pseudo-random integers (xorshift32), so a failure can be replayed by
+ * seed: returns `r` with `r(n)` in [0, n).
+ */
+function seeded(seed) {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+}
+
 /** Builds one frame; `mask` is a 4-byte Buffer or null. */
 function frame(opcode, payload, { fin = true, rsv = 0, mask = Buffer.from([1, 2, 3, 4]), len } = {}) {
   payload = Buffer.from(payload);
@@ -161,5 +180,7 @@ module.exports = {
   frame,
   readCloseCode,
   same,
-  acceptFor
+  acceptFor,
+  seeded,
+  UPGRADE_REQUEST
 };

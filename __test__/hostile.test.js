@@ -12,7 +12,7 @@ const path = require('path');
 const { spawn } = require('child_process');
 const { once } = require('events');
 
-const { impls, startServer, stopServer, connect, same } = require('./helpers');
+const { impls, startServer, stopServer, connect, rawClient, same, seeded, UPGRADE_REQUEST } = require('./helpers');
 
 const wsLib = (name) => require(path.join(require.resolve('ws'), '..', 'lib', name));
 
@@ -134,9 +134,6 @@ test('no descriptor left for the io driver (client): the connection works', { ti
 });
 
 test('peers that reset right after their upgrade request: the server lives and serves', { timeout: 30000 }, async () => {
-  const request =
-    'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
   await same(async (impl) => {
     const { wss, url } = await startServer(impl);
     const port = wss.address().port;
@@ -148,7 +145,7 @@ test('peers that reset right after their upgrade request: the server lives and s
       const socket = net.connect(port, '127.0.0.1');
       socket.on('error', () => {});
       await once(socket, 'connect');
-      socket.write(request + (i % 2 ? '\x81\x80\x01\x02\x03\x04' : ''));
+      socket.write(UPGRADE_REQUEST + (i % 2 ? '\x81\x80\x01\x02\x03\x04' : ''));
       socket.resetAndDestroy();
     }
     const ws = await connect(impl, url);
@@ -174,25 +171,14 @@ function verdict(parse, header) {
   }
 }
 
-/** Deterministic pseudo-random numbers, so a failure can be replayed. */
-function random(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 4294967296;
-  };
-}
-
 const alphabet = ['a', 'b', 'Z', '0', '-', '~', ' ', '\t', ',', ';', '=', '"', '\\', '/', '(', 'é', '\x7f', 'permessage-deflate', 'x=1', 'chat'];
 
 test('Sec-WebSocket-Protocol / -Extensions parsers: same verdicts as ws on random headers', () => {
-  const next = random(42);
+  const next = seeded(42);
   for (let i = 0; i < 20000; i++) {
     let header = '';
-    const n = Math.floor(next() * 12);
-    for (let j = 0; j < n; j++) header += alphabet[Math.floor(next() * alphabet.length)];
+    const n = next(12);
+    for (let j = 0; j < n; j++) header += alphabet[next(alphabet.length)];
     for (const kind of ['subprotocol', 'extension']) {
       assert.deepStrictEqual(verdict(ours[kind].parse, header), verdict(theirs[kind].parse, header), `${kind}: ${JSON.stringify(header)}`);
     }
@@ -225,7 +211,6 @@ test('Sec-WebSocket-Protocol / -Extensions parsers: linear time on adversarial h
 
 test('one large Buffer sent to many clients that never read is held once, as in ws', { timeout: 60000 }, async () => {
   const { fork } = require('child_process');
-  const { rawClient } = require('./helpers');
   const clients = 40;
   const times = 8;
   const results = {};

@@ -206,28 +206,34 @@ test('path mismatch, oversized headers, and garbage pipelined after the request'
   });
 });
 
-test('any Duplex: a handshake over an in-memory stream pair', async () => {
+/** Two Duplex ends wired to each other. */
+function duplexPair() {
   const { Duplex } = require('stream');
-  /** Two Duplex ends wired to each other. */
-  function pair() {
-    const a = new Duplex({ read() {}, write(chunk, enc, cb) { b.push(chunk); cb(); }, final(cb) { b.push(null); cb(); } });
-    const b = new Duplex({ read() {}, write(chunk, enc, cb) { a.push(chunk); cb(); }, final(cb) { a.push(null); cb(); } });
-    return [a, b];
-  }
+  const a = new Duplex({ read() {}, write(chunk, enc, cb) { b.push(chunk); cb(); }, final(cb) { b.push(null); cb(); } });
+  const b = new Duplex({ read() {}, write(chunk, enc, cb) { a.push(chunk); cb(); }, final(cb) { a.push(null); cb(); } });
+  return [a, b];
+}
+
+/** The upgrade request, as Node's parser would have made it, for `handleUpgrade` on `socket`. */
+function upgradeRequest(socket) {
+  return {
+    method: 'GET',
+    url: '/',
+    headers: {
+      upgrade: 'websocket',
+      connection: 'Upgrade',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-version': '13'
+    },
+    socket
+  };
+}
+
+test('any Duplex: a handshake over an in-memory stream pair', async () => {
   await same(async (impl) => {
     const wss = new impls[impl].WebSocketServer({ noServer: true });
-    const [serverEnd, clientEnd] = pair();
-    const req = {
-      method: 'GET',
-      url: '/',
-      headers: {
-        upgrade: 'websocket',
-        connection: 'Upgrade',
-        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-        'sec-websocket-version': '13'
-      },
-      socket: serverEnd
-    };
+    const [serverEnd, clientEnd] = duplexPair();
+    const req = upgradeRequest(serverEnd);
     const received = [];
     clientEnd.on('data', (c) => received.push(c));
     const got = new Promise((resolve) =>
@@ -272,46 +278,13 @@ test('ws._socket address fields after the handshake match ws', async () => {
   });
 });
 
-/** Two in-memory Duplex streams, each one's writes the other's reads. */
-function duplexPair() {
-  const { Duplex } = require('stream');
-  const ends = [];
-  for (let i = 0; i < 2; i++) {
-    ends.push(
-      new Duplex({
-        read() {},
-        write(chunk, encoding, cb) {
-          ends[1 - i].push(chunk);
-          cb();
-        },
-        final(cb) {
-          ends[1 - i].push(null);
-          cb();
-        }
-      })
-    );
-  }
-  return ends;
-}
-
 test("setSocket(socket, head, options) with ws's signature, as @fastify/websocket's injectWS calls it", async () => {
   // ws-rs only: this in-memory harness stalls with ws itself (its echo never reaches
   // the client end), so the expected values are written out.
   const { WebSocket, WebSocketServer } = impls['ws-rs'];
   const wss = new WebSocketServer({ noServer: true });
   const [serverEnd, clientEnd] = duplexPair();
-  const req = {
-    method: 'GET',
-    url: '/',
-    headers: {
-      upgrade: 'websocket',
-      connection: 'Upgrade',
-      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-      'sec-websocket-version': '13'
-    },
-    socket: serverEnd
-  };
-  wss.handleUpgrade(req, serverEnd, Buffer.alloc(0), (ws) => ws.on('message', (data) => ws.send(`echo ${data}`)));
+  wss.handleUpgrade(upgradeRequest(serverEnd), serverEnd, Buffer.alloc(0), (ws) => ws.on('message', (data) => ws.send(`echo ${data}`)));
   const [response] = await once(clientEnd, 'data');
   assert.strictEqual(String(response).split('\r\n')[0], 'HTTP/1.1 101 Switching Protocols');
   const ws = new WebSocket(null, undefined, { isServer: false });

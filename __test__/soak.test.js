@@ -12,7 +12,7 @@ const path = require('path');
 const { fork } = require('child_process');
 const { once } = require('events');
 
-const { startServer, stopServer, rawClient, frame, readCloseCode, connect, same } = require('./helpers');
+const { startServer, stopServer, rawClient, frame, readCloseCode, connect, same, seeded, UPGRADE_REQUEST } = require('./helpers');
 
 const MiB = 1024 * 1024;
 
@@ -33,10 +33,6 @@ async function startSoakServer(impl) {
   return { child, port, stats, stop };
 }
 
-const request =
-  'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-  'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
-
 /**
  * One connection's life: handshake, then (by `i`) a reset right away, a reset in the
  * middle of a frame, a reset with a message in flight, or a clean close.
@@ -46,7 +42,7 @@ function oneConnection(port, i) {
     const socket = net.connect(port, '127.0.0.1');
     socket.on('error', () => {});
     socket.on('close', resolve);
-    socket.once('connect', () => socket.write(request));
+    socket.once('connect', () => socket.write(UPGRADE_REQUEST));
     socket.once('data', () => {
       switch (i % 4) {
         case 0:
@@ -153,17 +149,6 @@ test('a ping flood whose pongs are never read: terminated after maxPendingAutoPo
   assert.ok(rssGrowth['ws-rs'] < 48 * MiB, `RSS bounded: ${JSON.stringify(rssGrowth)}`);
 });
 
-/** Deterministic pseudo-random numbers, so a failure can be replayed by seed. */
-function random(seed) {
-  let x = seed >>> 0 || 1;
-  return (n) => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
-}
-
 // Pieces of a faulty stream: some valid, most a protocol fault ws has a rule for.
 const pieces = [
   (r) => frame(0x1, 'x'.repeat(r(200))),
@@ -190,7 +175,7 @@ test('random protocol faults after a valid handshake: ws\'s error and close code
     const port = wss.address().port;
     const outcomes = [];
     for (const seed of seeds) {
-      const r = random(seed);
+      const r = seeded(seed);
       const stream = Buffer.concat(Array.from({ length: 1 + r(3) }, () => pieces[r(pieces.length)](r)));
       const closed = new Promise((resolve) =>
         wss.once('connection', (ws) => {

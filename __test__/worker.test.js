@@ -8,7 +8,7 @@ const assert = require('node:assert');
 const { Worker } = require('worker_threads');
 const { once } = require('events');
 
-const { startServer, stopServer } = require('./helpers');
+const { startServer, stopServer, UPGRADE_REQUEST } = require('./helpers');
 
 const entry = JSON.stringify(require.resolve('..'));
 
@@ -100,10 +100,7 @@ test('a Worker terminated while a large payload waits for a slow reader goes cle
   const [port] = await once(worker, 'message');
   const socket = net.connect(port, '127.0.0.1');
   socket.on('error', () => {});
-  socket.write(
-    'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n'
-  );
+  socket.write(UPGRADE_REQUEST);
   socket.pause();
   const [sent] = await once(worker, 'message');
   assert.match(sent, /^sent [1-9]/);

@@ -29,6 +29,7 @@ const OP = {
   RAW: W.OP_RAW
 };
 const FLAG = { FIN: W.FLAG_FIN, RSV1: W.FLAG_RSV1, MASK: W.FLAG_MASK, BIG: W.FLAG_BIG, KEYED: W.FLAG_KEYED };
+const SOCKOPT = { NO_DELAY: W.SOCKOPT_NO_DELAY, KEEP_ALIVE: W.SOCKOPT_KEEP_ALIVE };
 const {
   EV_TEXT,
   EV_BINARY,
@@ -129,18 +130,28 @@ function onLoop(first) {
   }
 }
 
-/** Dispatches loop records [from, to) in slices, stopping when the deadline passes. */
-function dispatchLoop(from, to, base, deadline) {
+/**
+ * Dispatches records [from, to) of `log` in slices of 16, stopping once `deadline`
+ * has passed; returns where it stopped (`to` when all were dispatched).
+ */
+function dispatchUntil(log, from, to, arena, bigs, base, direct, deadline) {
   for (let pos = from; pos < to; ) {
     const next = Math.min(pos + 16, to);
-    dispatch(loopLog, pos, next, loopArena, loopBigs, base, loopReadArena);
+    dispatch(log, pos, next, arena, bigs, base, direct);
     pos = next;
-    if (pos < to && performance.now() > deadline) {
-      heldPos = pos;
-      heldEnd = to;
-      heldBase = base;
-      return false;
-    }
+    if (pos < to && performance.now() > deadline) return pos;
+  }
+  return to;
+}
+
+/** Dispatches loop records [from, to) within the turn; keeps the rest for the next. */
+function dispatchLoop(from, to, base, deadline) {
+  const stop = dispatchUntil(loopLog, from, to, loopArena, loopBigs, base, loopReadArena, deadline);
+  if (stop < to) {
+    heldPos = stop;
+    heldEnd = to;
+    heldBase = base;
+    return false;
   }
   heldEnd = 0;
   return true;
@@ -180,21 +191,15 @@ function onWake() {
 }
 
 /**
- * Dispatches `count` records of an io-thread batch in slices until `deadline`; keeps
- * the rest in `wakeHeld` and returns false if it passes.
+ * Dispatches an io-thread batch of `count` records within the turn; keeps the rest in
+ * `wakeHeld`, to continue after timers and I/O, and returns false if the turn ends.
  */
 function dispatchWake(log, count, arena, bigs, deadline) {
-  for (let pos = 0; pos < count; ) {
-    const next = Math.min(pos + 16, count);
-    dispatch(log, pos, next, arena, bigs, 0);
-    pos = next;
-    if (pos < count && performance.now() > deadline) {
-      wakeHeld = { log: log.slice(pos * 4, count * 4), count: count - pos, arena, bigs };
-      setImmediate(onWake);
-      return false;
-    }
-  }
-  return true;
+  const stop = dispatchUntil(log, 0, count, arena, bigs, 0, null, deadline);
+  if (stop === count) return true;
+  wakeHeld = { log: log.slice(stop * 4, count * 4), count: count - stop, arena, bigs };
+  setImmediate(onWake);
+  return false;
 }
 
 /** The shared record log, or a private one for a nested dispatch. */
@@ -636,17 +641,16 @@ function pause(id, paused) {
 }
 
 /**
- * Sets TCP_NODELAY (`setNoDelay`) or SO_KEEPALIVE (`setKeepAlive`, with Node's
- * initial delay in ms) on an adopted connection's socket.
+ * Sets TCP_NODELAY or SO_KEEPALIVE (with Node's initial delay in ms) on an adopted
+ * connection's socket.
  *
  * @param {number} id Connection id
- * @param {string} name 'noDelay' or 'keepAlive'
+ * @param {number} option One of `SOCKOPT`
  * @param {boolean} on
  * @param {number} [delayMs] Keep-alive idle time
  * @return {boolean} false if the connection is not served on this thread's loop
  */
-function socketOption(id, name, on, delayMs = 0) {
-  const option = name === 'noDelay' ? W.SOCKOPT_NO_DELAY : W.SOCKOPT_KEEP_ALIVE;
+function socketOption(id, option, on, delayMs = 0) {
   return binding.socketOption(state, id, option, on, Number(delayMs) || 0);
 }
 
@@ -658,4 +662,4 @@ function terminate(id) {
   else socket.destroy();
 }
 
-module.exports = { adopt, bridge, canAdopt, queue, pause, socketOption, terminate, OP, FLAG };
+module.exports = { adopt, bridge, canAdopt, queue, pause, socketOption, terminate, OP, FLAG, SOCKOPT };

@@ -554,10 +554,9 @@ class WebSocket extends EventEmitter {
   }
 
   _onWritten(frames) {
-    // After terminate() a compressing connection reports what it still held as lost,
-    // as ws does for data it was compressing (see _handleClosed): the io threads may
-    // have written it meanwhile, ws's socket never would have.
-    if (this[kTerminated] === true && this._extensions[EXTENSION_NAME] !== undefined) return;
+    // What it still held is reported lost by _handleClosed: the io threads may have
+    // written it meanwhile, ws's socket never would have.
+    if (terminatedWhileCompressing(this)) return;
     // `_pending` is a queue of [length, callback] pairs from `_pendingHead` to
     // `_pendingTail`, so a write burst costs no array copy and a drained queue is
     // reused as it is. A callback may queue more meanwhile.
@@ -596,10 +595,8 @@ class WebSocket extends EventEmitter {
     this._pending = [];
     this._pendingHead = 0;
     this._pendingTail = 0;
-    // Frames not yet written when the connection went. On a compressing connection
-    // they are, in ws's terms, still being compressed (compression runs on the io
-    // threads), and ws reports that to each of them after terminate().
-    const compressing = this[kTerminated] === true && this._extensions[EXTENSION_NAME] !== undefined;
+    // Frames not yet written when the connection went.
+    const compressing = terminatedWhileCompressing(this);
     for (let i = head + 1; i < tail; i += 2) {
       if (pending[i]) {
         pending[i](compressing ? new Error('The socket was closed while data was being compressed') : streamDestroyedError());
@@ -700,7 +697,7 @@ class AdoptedSocket extends EventEmitter {
    * @param {boolean} [noDelay=true]
    */
   setNoDelay(noDelay = true) {
-    if (this._websocket[kId] !== 0) native.socketOption(this._websocket[kId], 'noDelay', !!noDelay);
+    native.socketOption(this._websocket[kId], native.SOCKOPT.NO_DELAY, !!noDelay);
     return this;
   }
 
@@ -710,9 +707,7 @@ class AdoptedSocket extends EventEmitter {
    * @param {number} [initialDelay=0] Idle time before the first probe, in ms
    */
   setKeepAlive(enable = false, initialDelay = 0) {
-    if (this._websocket[kId] !== 0) {
-      native.socketOption(this._websocket[kId], 'keepAlive', !!enable, initialDelay);
-    }
+    native.socketOption(this._websocket[kId], native.SOCKOPT.KEEP_ALIVE, !!enable, initialDelay);
     return this;
   }
 
@@ -751,6 +746,15 @@ class AdoptedSocket extends EventEmitter {
     this._websocket._end();
     return this;
   }
+}
+
+/**
+ * Whether terminate() ended a compressing connection: what it had not written yet
+ * was, in ws's terms, still being compressed (compression runs on the io threads),
+ * and ws reports that to each waiting callback.
+ */
+function terminatedWhileCompressing(websocket) {
+  return websocket[kTerminated] === true && websocket._extensions[EXTENSION_NAME] !== undefined;
 }
 
 function toArrayBuffer(buf) {

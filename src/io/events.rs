@@ -122,7 +122,8 @@ impl EventQueue {
             Some(chunk) => {
                 let before = self.undelivered.fetch_sub(chunk.bytes, Ordering::AcqRel);
                 let mut room = before > HIGH_WATER && before - chunk.bytes <= HIGH_WATER;
-                for &(id, cost) in chunk.owners.iter().filter(|_| self.per_conn_bound) {
+                // Empty unless the queue counts per connection.
+                for &(id, cost) in &chunk.owners {
                     if let Some(total) = inner.per_conn.get_mut(&id) {
                         room |= *total > CONN_HIGH_WATER && *total - cost <= CONN_HIGH_WATER;
                         *total = total.saturating_sub(cost);
@@ -201,16 +202,18 @@ impl Writer<'_> {
     /// A record with no payload.
     pub fn push(&mut self, kind: u32, extra: u32, a: u32) {
         let id = self.id;
-        let chunk = self.counted(0);
+        let chunk = self.counted(0, true);
         chunk.log.extend_from_slice(&[id, kind | extra << 8, a, 0]);
     }
 
-    /// The chunk for one more record carrying `payload` bytes, counted as undelivered.
-    fn counted(&mut self, payload: usize) -> &mut Chunk {
-        self.bytes += RECORD_COST + payload;
+    /// The chunk for one more record whose payload of `len` bytes goes into the arena
+    /// (`in_arena`) or lies elsewhere (the read arena, a Buffer of its own); either
+    /// way it counts as undelivered.
+    fn counted(&mut self, len: usize, in_arena: bool) -> &mut Chunk {
+        self.bytes += RECORD_COST + len;
         let (id, per_conn) = (self.id, self.queue.per_conn_bound);
-        let chunk = self.chunk_for(payload);
-        chunk.count(id, RECORD_COST + payload, per_conn);
+        let chunk = self.chunk_for(if in_arena { len } else { 0 });
+        chunk.count(id, RECORD_COST + len, per_conn);
         chunk
     }
 
@@ -218,7 +221,7 @@ impl Writer<'_> {
     pub fn push_payload(&mut self, kind: u32, extra: u32, payload: &[u8]) {
         let id = self.id;
         let len = payload.len();
-        let chunk = self.counted(len);
+        let chunk = self.counted(len, true);
         let off = chunk.arena.len();
         chunk.arena.extend_from_slice(payload);
         chunk
@@ -249,26 +252,20 @@ impl Writer<'_> {
     pub fn push_direct(&mut self, binary: bool, offset: usize, len: usize) {
         let kind = if binary { kind::BINARY } else { kind::TEXT };
         let id = self.id;
-        // The bytes lie in the read arena, not the chunk's: only counted.
-        self.bytes += RECORD_COST + len;
-        let per_conn = self.queue.per_conn_bound;
-        let chunk = self.chunk_for(0);
-        chunk.count(id, RECORD_COST + len, per_conn);
-        chunk
-            .log
-            .extend_from_slice(&[id, kind | kind::DIRECT, offset as u32, len as u32]);
+        self.counted(len, false).log.extend_from_slice(&[
+            id,
+            kind | kind::DIRECT,
+            offset as u32,
+            len as u32,
+        ]);
     }
 
     fn push_big(&mut self, binary: bool, data: Vec<u8>) {
         let kind = if binary { kind::BINARY } else { kind::TEXT };
         let id = self.id;
         let len = data.len();
-        // Its own Buffer, not the arena's room: only counted.
-        self.bytes += RECORD_COST + len;
-        let per_conn = self.queue.per_conn_bound;
-        let chunk = self.chunk_for(0);
+        let chunk = self.counted(len, false);
         chunk.bigs.push(data);
-        chunk.count(id, RECORD_COST + len, per_conn);
         let index = chunk.bigs.len() as u32 - 1;
         chunk
             .log
