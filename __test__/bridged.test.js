@@ -117,3 +117,44 @@ test('Unix-domain socket server (noServer + http.Server on a path) and ws+unix: 
   }
   await new Promise((resolve) => server.close(resolve));
 });
+
+// Windows: Node exposes no fd for a TCP socket (`_handle.fd` is -1), so nothing can be
+// adopted and both roles must run bridged. Simulated here by hiding each handle's fd.
+test('TCP sockets whose handle exposes no fd (as on Windows) run bridged in both roles', async () => {
+  const net = require('net');
+  const WebSocket = impls['ws-rs'];
+  const hideFd = (socket) => Object.defineProperty(socket._handle, 'fd', { value: -1 });
+
+  for (const hidden of [false, true]) {
+    const server = http.createServer();
+    if (hidden) server.prependListener('upgrade', (req, socket) => hideFd(socket));
+    const wss = new WebSocket.WebSocketServer({ server });
+    const serverSockets = [];
+    wss.on('connection', (ws) => {
+      serverSockets.push(ws._socket);
+      ws.on('message', (d, isBinary) => ws.send(d, { binary: isBinary }));
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+
+    const ws = new WebSocket(`ws://127.0.0.1:${server.address().port}`, {
+      createConnection: (options) => {
+        const socket = net.connect(options);
+        if (hidden) hideFd(socket);
+        return socket;
+      }
+    });
+    await once(ws, 'open');
+    const got = collect(ws, 2);
+    ws.send('text');
+    ws.send(Buffer.from([7, 8, 9]));
+    const [[a, aBinary], [b, bBinary]] = await got;
+    assert.deepStrictEqual([a.toString(), aBinary, [...b], bBinary], ['text', false, [7, 8, 9], true]);
+    // Bridged connections keep Node's own socket; adopted ones get a stand-in.
+    assert.strictEqual(ws._socket instanceof net.Socket, hidden, 'client');
+    assert.strictEqual(serverSockets[0] instanceof net.Socket, hidden, 'server');
+    ws.close(1000, 'bye');
+    const [code, reason] = await once(ws, 'close');
+    assert.deepStrictEqual([code, reason.toString()], [1000, 'bye']);
+    await new Promise((resolve) => wss.close(() => server.close(resolve)));
+  }
+});

@@ -43,7 +43,7 @@ const impls = ['ws', 'ws-rs'];
 function build() {
   const r = spawnSync('cargo', ['build', '--release', '-p', 'wsrs-loadgen'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exit(1);
-  if (!fs.existsSync(path.join(root, 'binding.js'))) {
+  if (!fs.readdirSync(root).some((f) => /^ws-rs\..+\.node$/.test(f))) {
     if (spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' }).status !== 0) process.exit(1);
   }
 }

@@ -13,7 +13,7 @@
  */
 
 const { performance } = require('perf_hooks');
-const binding = require('../binding.js');
+const binding = require('./binding.js');
 
 // The wire format (event kinds, outbox ops and flags, sizes), defined once in
 // src/wire.rs.

@@ -14,7 +14,7 @@ function run(cmd, args) {
   if (r.status !== 0) process.exit(r.status === null ? 1 : r.status);
 }
 
-if (!fs.existsSync(path.join(root, 'binding.js'))) run('npm', ['run', 'build']);
+if (!fs.readdirSync(root).some((f) => /^ws-rs\..+\.node$/.test(f))) run('npm', ['run', 'build']);
 
 run('cargo', ['test', '--workspace']);
 

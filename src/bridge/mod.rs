@@ -9,7 +9,6 @@ mod bridged;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::os::fd::FromRawFd;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
@@ -187,6 +186,31 @@ impl AdoptOptions {
 /// after), writes `preamble`, feeds `head` to the protocol core first, and serves the
 /// connection on this environment's event loop (or, with permessage-deflate, on the io
 /// threads). Returns the connection id.
+/// A socket of our own for Node's socket `fd`: a duplicate (close-on-exec), so that
+/// Node can close its handle while we keep the connection.
+#[cfg(unix)]
+fn socket_of_fd(fd: i32) -> Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    // Safe: fcntl on an fd number; a bad one only makes it fail.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(Error::from_reason(format!(
+            "ws-rs: cannot duplicate fd {fd}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // Safe: we own `dup` from here; it is a connected TCP socket Node gave us.
+    Ok(unsafe { std::net::TcpStream::from_raw_fd(dup) })
+}
+
+/// No fds here (Windows): `lib/native.js` runs every connection bridged.
+#[cfg(not(unix))]
+fn socket_of_fd(fd: i32) -> Result<std::net::TcpStream> {
+    Err(Error::from_reason(format!(
+        "ws-rs: cannot adopt fd {fd}: sockets are only adopted where Node exposes fds"
+    )))
+}
+
 #[napi(catch_unwind)]
 pub fn adopt(
     state: &External<EnvState>,
@@ -204,15 +228,7 @@ pub fn adopt(
     } else {
         None
     };
-    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if dup < 0 {
-        return Err(Error::from_reason(format!(
-            "ws-rs: cannot duplicate fd {fd}: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    // We own `dup` from here: it is a connected TCP socket Node gave us.
-    let stream = unsafe { std::net::TcpStream::from_raw_fd(dup) };
+    let stream = socket_of_fd(fd)?;
     let id = state.new_id();
     let cfg = options.config();
     let Some(rt) = rt else {

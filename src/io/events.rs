@@ -145,6 +145,7 @@ impl EventQueue {
     }
 
     /// Whether no chunk is waiting.
+    #[cfg_attr(not(unix), allow(dead_code))] // used by the JS-loop driver
     pub fn is_empty(&self) -> bool {
         self.inner
             .lock()
@@ -304,6 +305,7 @@ impl<'a> Recorder<'a> {
 
     /// A recorder for input read into the read arena (`direct`: its addresses), whose
     /// messages JS reads in place.
+    #[cfg_attr(not(unix), allow(dead_code))] // used by the JS-loop driver
     pub fn reading_in(out: Writer<'a>, direct: std::ops::Range<usize>) -> Self {
         Recorder { out, direct }
     }

@@ -718,8 +718,14 @@ impl LoopDriver {
                         ) == 0
                     }
                 };
+                // The idle time before the first probe: TCP_KEEPIDLE, which Apple
+                // calls TCP_KEEPALIVE (libuv makes the same choice).
+                #[cfg(target_vendor = "apple")]
+                let idle = libc::TCP_KEEPALIVE;
+                #[cfg(not(target_vendor = "apple"))]
+                let idle = libc::TCP_KEEPIDLE;
                 set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, c_int::from(on))
-                    && (!on || set(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle_secs))
+                    && (!on || set(libc::IPPROTO_TCP, idle, idle_secs))
             }
         }
     }

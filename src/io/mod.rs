@@ -5,11 +5,19 @@
 //! - [`connection`] on the process-wide tokio [`runtime`]: a reader and a writer task
 //!   per socket, for permessage-deflate connections (compression off the JS thread) or
 //!   every socket with `WS_RS_IO=threads`.
+//!
+//! Both take a socket by its fd, so on platforms without fds (Windows) nothing is
+//! adopted: `js_loop` is `js_loop_none.rs` there and every connection runs bridged.
 
 pub mod connection;
 pub mod events;
+#[cfg(unix)]
+pub mod js_loop;
+#[cfg(not(unix))]
+#[path = "js_loop_none.rs"]
 pub mod js_loop;
 pub mod runtime;
+#[cfg(unix)]
 mod uv;
 
 /// Which driver adopted sockets use.

@@ -1,0 +1,129 @@
+//! The JS-loop driver where there is none: platforms without unix fds (Windows).
+//!
+//! Node exposes no socket descriptor there (`socket._handle.fd` is -1), so
+//! `lib/native.js` never adopts a socket and every connection runs bridged: its bytes
+//! stay in Node's socket and go through the same protocol core on the JS thread. This
+//! driver has the real one's interface so that the bridge compiles unchanged; it never
+//! holds a connection, and `adopt` says why.
+
+// The interface mirrors the unix driver's, so some of it goes unused here.
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::ffi::c_int;
+
+use napi::sys;
+use wsrs_proto::{Receiver, Sender};
+
+use crate::wire::Outgoing;
+
+/// A socket option JS may set on an adopted connection (`socketOption`).
+pub enum SocketOption {
+    NoDelay(bool),
+    KeepAlive { on: bool, idle_secs: c_int },
+}
+
+/// Flags in `take`'s result, as in the unix driver.
+pub const TAKE_NEW_ARENA: u32 = 1 << 30;
+pub const TAKE_BIGS: u32 = 1 << 29;
+pub const TAKE_NEW_READ_ARENA: u32 = 1 << 28;
+pub const TAKE_COUNT_MASK: u32 = TAKE_NEW_READ_ARENA - 1;
+
+/// A driver with no connections.
+pub struct LoopDriver {
+    env: sys::napi_env,
+    referenced: Cell<bool>,
+}
+
+impl LoopDriver {
+    /// # Safety
+    /// `env` must be the environment of the current call.
+    pub unsafe fn new(
+        env: sys::napi_env,
+        _on_loop: sys::napi_value,
+        _log: sys::napi_value,
+    ) -> napi::Result<Box<LoopDriver>> {
+        Ok(Box::new(LoopDriver {
+            env,
+            referenced: Cell::new(false),
+        }))
+    }
+
+    /// Nothing to keep alive: bridged sockets keep Node's loop alive themselves.
+    pub fn set_ref(&self, on: bool) {
+        self.referenced.set(on);
+    }
+
+    pub fn has(&self, _id: u32) -> bool {
+        false
+    }
+
+    pub fn adopt(
+        &self,
+        _id: u32,
+        _stream: std::net::TcpStream,
+        _head: &mut [u8],
+        _preamble: &[u8],
+        _receiver: Receiver,
+        _sender: Sender,
+    ) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "sockets are not adopted on this platform (no fds); connections run bridged",
+        ))
+    }
+
+    pub fn batch(&self, _bigs: Vec<sys::napi_value>) -> LoopBatch<'_> {
+        LoopBatch { _driver: self }
+    }
+
+    pub fn pause(&self, _id: u32, _paused: bool) {}
+
+    pub fn set_socket_option(&self, _id: u32, _option: SocketOption) -> bool {
+        false
+    }
+
+    pub fn terminate(&self, _id: u32) {}
+
+    /// No connection ever stages events.
+    pub fn take(&self) -> napi::Result<u32> {
+        Ok(0)
+    }
+
+    /// `null`: JS only asks after a `take` that returned records.
+    pub fn arena(&self) -> sys::napi_value {
+        self.null()
+    }
+
+    pub fn read_arena(&self) -> sys::napi_value {
+        self.null()
+    }
+
+    pub fn take_bigs(&self) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+
+    fn null(&self) -> sys::napi_value {
+        let mut value = std::ptr::null_mut();
+        // Safe: `env` is the environment this driver was made in, used on its thread.
+        unsafe { sys::napi_get_null(self.env, &mut value) };
+        value
+    }
+}
+
+/// The outbox records of one `flush` for this driver: never any.
+pub struct LoopBatch<'d> {
+    _driver: &'d LoopDriver,
+}
+
+impl LoopBatch<'_> {
+    pub fn has(&self, _id: u32) -> bool {
+        false
+    }
+
+    pub fn queue(&mut self, _id: u32, _out: Outgoing, _payload: &[u8], _big: Option<u32>) {}
+
+    pub fn finish(self, _written: &mut [u8]) -> u32 {
+        0
+    }
+}
