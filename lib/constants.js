@@ -13,6 +13,16 @@ module.exports = {
   GUID: '258EAFA5-E914-47DA-95CA-C5AB0DC85B11',
   kStatusCode: Symbol('status-code'),
   kWebSocket: Symbol('websocket'),
+  // What lib/native.js calls on a connection, in wire order (see its header). Symbols,
+  // so that fields users put on a WebSocket cannot shadow them.
+  kOnMessage: Symbol('onMessage'),
+  kOnPing: Symbol('onPing'),
+  kOnPong: Symbol('onPong'),
+  kOnCloseFrame: Symbol('onCloseFrame'),
+  kOnProtocolError: Symbol('onProtocolError'),
+  kOnWritten: Symbol('onWritten'),
+  kOnEnd: Symbol('onEnd'),
+  kOnClosed: Symbol('onClosed'),
   /** Defaults both ws classes share. */
   DEFAULTS: {
     allowSynchronousEvents: true,

@@ -6,14 +6,25 @@
  * connection, and collects every outgoing frame of a tick into one outbox handed to
  * Rust in a single call.
  *
- * A connection registers an object with these methods, called in wire order:
- * `_onMessage(data, isBinary)`, `_onPing(data)`, `_onPong(data)`,
- * `_onCloseFrame(code, reason)`, `_onProtocolError(kind, arg)`, `_onWritten(frames)`,
- * `_onEnd()`, `_onClosed()`.
+ * A connection registers an object with these methods (symbols from constants.js),
+ * called in wire order:
+ * `kOnMessage(data, isBinary)`, `kOnPing(data)`, `kOnPong(data)`,
+ * `kOnCloseFrame(code, reason)`, `kOnProtocolError(kind, arg)`, `kOnWritten(frames)`,
+ * `kOnEnd()`, `kOnClosed()`.
  */
 
 const { performance } = require('perf_hooks');
 const binding = require('./binding.js');
+const {
+  kOnMessage,
+  kOnPing,
+  kOnPong,
+  kOnCloseFrame,
+  kOnProtocolError,
+  kOnWritten,
+  kOnEnd,
+  kOnClosed
+} = require('./constants');
 
 // The wire format (event kinds, outbox ops and flags, sizes), defined once in
 // src/wire.rs.
@@ -270,7 +281,7 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
       switch (kindWord & EV_KIND_MASK) {
         case EV_TEXT:
         case EV_BINARY:
-          conn._onMessage(
+          conn[kOnMessage](
             kindWord & EV_DIRECT
               ? b <= COPY_MAX
                 ? copyOut(direct, a, b)
@@ -284,30 +295,30 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
           );
           break;
         case EV_PING:
-          conn._onPing(copyOut(arena, base + a, b));
+          conn[kOnPing](copyOut(arena, base + a, b));
           break;
         case EV_PONG:
-          conn._onPong(copyOut(arena, base + a, b));
+          conn[kOnPong](copyOut(arena, base + a, b));
           break;
         case EV_CLOSE_FRAME:
-          conn._onCloseFrame(kindWord >>> 8, copyOut(arena, base + a, b));
+          conn[kOnCloseFrame](kindWord >>> 8, copyOut(arena, base + a, b));
           break;
         case EV_PROTOCOL_ERROR:
           // An inflate failure carries zlib's message as its payload.
-          conn._onProtocolError(kindWord >>> 8, b === 0 ? a : arena.toString('latin1', base + a, base + a + b));
+          conn[kOnProtocolError](kindWord >>> 8, b === 0 ? a : arena.toString('latin1', base + a, base + a + b));
           break;
         case EV_WRITTEN:
-          conn._onWritten(a);
+          conn[kOnWritten](a);
           break;
         case EV_EOF:
-          conn._onEnd();
+          conn[kOnEnd]();
           break;
         case EV_CLOSED:
           conns.delete(id);
           lastId = 0;
           release();
           uncount(id);
-          conn._onClosed();
+          conn[kOnClosed]();
           break;
       }
     } catch (err) {
@@ -439,7 +450,7 @@ function bridge(socket, head, options, conn) {
   });
   socket.on('end', () => {
     const c = conns.get(id);
-    if (c !== undefined) c._onEnd();
+    if (c !== undefined) c[kOnEnd]();
   });
   socket.on('error', destroySelf);
   socket.on('close', () => {
@@ -448,7 +459,7 @@ function bridge(socket, head, options, conn) {
     bridgedSockets.delete(id);
     if (deflate) bridgedDeflating--;
     binding.bridgedClose(state, id);
-    conn._onClosed();
+    conn[kOnClosed]();
   });
   return id;
 }
@@ -605,7 +616,7 @@ function flush() {
       const conn = conns.get(pairs[i]);
       if (conn === undefined) continue;
       try {
-        conn._onWritten(pairs[i + 1]);
+        conn[kOnWritten](pairs[i + 1]);
       } catch (err) {
         process.nextTick(rethrow, err);
       }
@@ -626,7 +637,7 @@ function writeBridged({ id, data, frames, end }) {
   if (socket === undefined || conn === undefined) return;
   if (data.length > 0) {
     socket.write(data, (err) => {
-      if (!err && frames > 0) conn._onWritten(frames);
+      if (!err && frames > 0) conn[kOnWritten](frames);
     });
   }
   if (end) socket.end();

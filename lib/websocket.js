@@ -25,7 +25,16 @@ const {
   DEFAULTS,
   EMPTY_BUFFER,
   GUID,
-  kStatusCode
+  kStatusCode,
+  kWebSocket,
+  kOnMessage,
+  kOnPing,
+  kOnPong,
+  kOnCloseFrame,
+  kOnProtocolError,
+  kOnWritten,
+  kOnEnd,
+  kOnClosed
 } = require('./constants');
 
 const { OP, FLAG } = native;
@@ -39,6 +48,38 @@ const kId = Symbol('kId');
 // Set by terminate(): the socket is gone at once, as ws's destroyed socket is.
 const kTerminated = Symbol('kTerminated');
 const hasOwn = Object.prototype.hasOwnProperty;
+// ws-rs's own state and methods live under symbols, like kId: code and libraries put
+// `_…` fields of their own on sockets, and only ws's own `_…` fields (`_readyState`,
+// `_socket`, `_isServer`, ...) keep their names, because code reads them.
+const kPendingHead = Symbol('pendingHead');
+const kDeferred = Symbol('deferred');
+const kPendingTail = Symbol('pendingTail');
+const kBlocked = Symbol('blocked');
+const kDefer = Symbol('defer');
+const kQueue = Symbol('queue');
+const kPending = Symbol('pending');
+const kReceiverErrored = Symbol('receiverErrored');
+const kPendingAutoPongs = Symbol('pendingAutoPongs');
+const kEnded = Symbol('ended');
+const kEnd = Symbol('end');
+const kDeferScheduled = Symbol('deferScheduled');
+const kAllowSynchronousEvents = Symbol('allowSynchronousEvents');
+const kScheduleDeferred = Symbol('scheduleDeferred');
+const kMaxPendingAutoPongs = Symbol('maxPendingAutoPongs');
+const kMaskFlag = Symbol('maskFlag');
+const kGenerateMask = Symbol('generateMask');
+const kFragmenting = Symbol('fragmenting');
+const kCompressing = Symbol('compressing');
+const kUnblock = Symbol('unblock');
+const kHandleProtocolError = Symbol('handleProtocolError');
+const kHandlePong = Symbol('handlePong');
+const kHandlePing = Symbol('handlePing');
+const kHandleMessage = Symbol('handleMessage');
+const kHandleEnd = Symbol('handleEnd');
+const kHandleClosed = Symbol('handleClosed');
+const kHandleCloseFrame = Symbol('handleCloseFrame');
+const kControl = Symbol('control');
+const kBlock = Symbol('block');
 
 class WebSocket extends EventEmitter {
   /**
@@ -59,23 +100,23 @@ class WebSocket extends EventEmitter {
     this._closeFrameSent = false;
     this._closeMessage = EMPTY_BUFFER;
     this._closeTimer = null;
-    this._ended = false;
+    this[kEnded] = false;
     this._errorEmitted = false;
     this._extensions = {};
-    this._fragmenting = false;
-    this._compressing = false;
+    this[kFragmenting] = false;
+    this[kCompressing] = false;
     this[kId] = 0;
     this._paused = false;
-    // [length, callback] pairs of queued frames, oldest at `_pendingHead`, next free
-    // slot at `_pendingTail`.
-    this._pending = [];
-    this._pendingHead = 0;
-    this._pendingTail = 0;
+    // [length, callback] pairs of queued frames, oldest at `kPendingHead`, next free
+    // slot at `kPendingTail`.
+    this[kPending] = [];
+    this[kPendingHead] = 0;
+    this[kPendingTail] = 0;
     // Sends waiting behind a Blob being read, or null.
-    this._blocked = null;
+    this[kBlocked] = null;
     this._protocol = '';
     this._readyState = WebSocket.CONNECTING;
-    this._receiverErrored = false;
+    this[kReceiverErrored] = false;
     this._socket = null;
     this._url = undefined;
 
@@ -103,14 +144,14 @@ class WebSocket extends EventEmitter {
       this._isServer = true;
     }
 
-    this._generateMask = typeof options.generateMask === 'function' ? options.generateMask : undefined;
-    this._allowSynchronousEvents = options.allowSynchronousEvents !== false;
+    this[kGenerateMask] = typeof options.generateMask === 'function' ? options.generateMask : undefined;
+    this[kAllowSynchronousEvents] = options.allowSynchronousEvents !== false;
     // Events held back (allowSynchronousEvents: false, or while paused), in order.
-    this._deferred = null;
-    this._deferScheduled = false;
+    this[kDeferred] = null;
+    this[kDeferScheduled] = false;
     this._autoPong = !!options.autoPong;
-    this._pendingAutoPongs = 0;
-    this._maxPendingAutoPongs = options.maxPendingAutoPongs | 0;
+    this[kPendingAutoPongs] = 0;
+    this[kMaxPendingAutoPongs] = options.maxPendingAutoPongs | 0;
     this._closeTimeout = options.closeTimeout;
   }
 
@@ -205,18 +246,18 @@ class WebSocket extends EventEmitter {
     }
 
     if (this._readyState === WebSocket.CLOSING) {
-      if (this._closeFrameSent && (this._closeFrameReceived || this._receiverErrored)) {
-        this._end();
+      if (this._closeFrameSent && (this._closeFrameReceived || this[kReceiverErrored])) {
+        this[kEnd]();
       }
       return;
     }
 
     const payload = closePayload(code, data);
 
-    this._queue(OP.CLOSE, FLAG.FIN | this._maskFlag(!this._isServer), payload, (err) => {
+    this[kQueue](OP.CLOSE, FLAG.FIN | this[kMaskFlag](!this._isServer), payload, (err) => {
       if (err) return;
       this._closeFrameSent = true;
-      if (this._closeFrameReceived || this._receiverErrored) this._end();
+      if (this._closeFrameReceived || this[kReceiverErrored]) this[kEnd]();
     });
 
     this._readyState = WebSocket.CLOSING;
@@ -242,7 +283,7 @@ class WebSocket extends EventEmitter {
     this._paused = false;
     native.pause(this[kId], false);
     // Events that arrived while paused are delivered now, in order.
-    if (this._deferred !== null) this._scheduleDeferred();
+    if (this[kDeferred] !== null) this[kScheduleDeferred]();
   }
 
   /**
@@ -254,7 +295,7 @@ class WebSocket extends EventEmitter {
    * @public
    */
   ping(data, mask, cb) {
-    this._control(OP.PING, data, mask, cb);
+    this[kControl](OP.PING, data, mask, cb);
   }
 
   /**
@@ -266,10 +307,10 @@ class WebSocket extends EventEmitter {
    * @public
    */
   pong(data, mask, cb) {
-    this._control(OP.PONG, data, mask, cb);
+    this[kControl](OP.PONG, data, mask, cb);
   }
 
-  _control(op, data, mask, cb) {
+  [kControl](op, data, mask, cb) {
     if (this._readyState === WebSocket.CONNECTING) {
       throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
     }
@@ -295,7 +336,7 @@ class WebSocket extends EventEmitter {
     }
 
     if (mask === undefined) mask = !this._isServer;
-    this._queue(op, FLAG.FIN | this._maskFlag(mask), payload, writeCallback(cb));
+    this[kQueue](op, FLAG.FIN | this[kMaskFlag](mask), payload, writeCallback(cb));
   }
 
   /**
@@ -343,18 +384,18 @@ class WebSocket extends EventEmitter {
     cb = writeCallback(cb);
 
     let op;
-    if (this._fragmenting) {
+    if (this[kFragmenting]) {
       op = OP.CONTINUATION;
     } else {
       op = binary ? OP.BINARY : OP.TEXT;
       // Decided once per message; its later fragments follow the first.
       const deflate = this._extensions[EXTENSION_NAME];
-      this._compressing = !!(compress && deflate && deflate.shouldCompress(payload));
+      this[kCompressing] = !!(compress && deflate && deflate.shouldCompress(payload));
     }
-    this._fragmenting = !fin;
+    this[kFragmenting] = !fin;
 
-    const flags = (fin ? FLAG.FIN : 0) | this._maskFlag(mask) | (this._compressing ? FLAG.RSV1 : 0);
-    this._queue(op, flags, payload, cb);
+    const flags = (fin ? FLAG.FIN : 0) | this[kMaskFlag](mask) | (this[kCompressing] ? FLAG.RSV1 : 0);
+    this[kQueue](op, flags, payload, cb);
   }
 
   /**
@@ -375,14 +416,14 @@ class WebSocket extends EventEmitter {
     }
   }
 
-  _maskFlag(mask) {
+  [kMaskFlag](mask) {
     return mask ? FLAG.MASK : 0;
   }
 
-  _queue(op, flags, payload, cb) {
+  [kQueue](op, flags, payload, cb) {
     // A Blob is read asynchronously; it and everything queued after it wait, in order.
-    if (this._blocked !== null || isBlob(payload)) {
-      this._block(op, flags, payload, cb);
+    if (this[kBlocked] !== null || isBlob(payload)) {
+      this[kBlock](op, flags, payload, cb);
       return;
     }
     if (op === OP.END) {
@@ -390,23 +431,23 @@ class WebSocket extends EventEmitter {
       return;
     }
     let key;
-    if (this._generateMask !== undefined && flags & FLAG.MASK) {
+    if (this[kGenerateMask] !== undefined && flags & FLAG.MASK) {
       key = Buffer.alloc(4);
-      this._generateMask(key);
+      this[kGenerateMask](key);
     }
     const len = native.queue(this[kId], op, flags, payload, key);
     this._bufferedAmount += len;
-    const pending = this._pending;
-    const tail = this._pendingTail;
+    const pending = this[kPending];
+    const tail = this[kPendingTail];
     pending[tail] = len;
     pending[tail + 1] = cb;
-    this._pendingTail = tail + 2;
+    this[kPendingTail] = tail + 2;
   }
 
-  _block(op, flags, payload, cb) {
+  [kBlock](op, flags, payload, cb) {
     const entry = [op, flags, payload, cb];
-    if (this._blocked === null) this._blocked = [];
-    this._blocked.push(entry);
+    if (this[kBlocked] === null) this[kBlocked] = [];
+    this[kBlocked].push(entry);
     if (!isBlob(payload)) return;
 
     this._bufferedAmount += payload.size;
@@ -414,7 +455,7 @@ class WebSocket extends EventEmitter {
       (buffer) => {
         this._bufferedAmount -= payload.size;
         entry[2] = Buffer.from(buffer);
-        this._unblock();
+        this[kUnblock]();
       },
       (err) => {
         // As ws: the read error fails the connection.
@@ -422,7 +463,7 @@ class WebSocket extends EventEmitter {
         entry[2] = null;
         process.nextTick(cb || (() => {}), err);
         entry[3] = undefined;
-        this._unblock();
+        this[kUnblock]();
         if (!this._errorEmitted) {
           this._errorEmitted = true;
           this.emit('error', err);
@@ -432,8 +473,8 @@ class WebSocket extends EventEmitter {
     );
   }
 
-  _unblock() {
-    const blocked = this._blocked;
+  [kUnblock]() {
+    const blocked = this[kBlocked];
     while (blocked.length !== 0 && !isBlob(blocked[0][2])) {
       const [op, flags, payload, cb] = blocked.shift();
       if (payload === null) continue;
@@ -441,17 +482,17 @@ class WebSocket extends EventEmitter {
         if (cb) process.nextTick(cb, new Error('The socket was closed while the blob was being read'));
         continue;
       }
-      this._blocked = null;
-      this._queue(op, flags, payload, cb);
-      this._blocked = blocked;
+      this[kBlocked] = null;
+      this[kQueue](op, flags, payload, cb);
+      this[kBlocked] = blocked;
     }
-    if (blocked.length === 0) this._blocked = null;
+    if (blocked.length === 0) this[kBlocked] = null;
   }
 
-  _end() {
-    if (this._ended) return;
-    this._ended = true;
-    this._queue(OP.END, 0, null, undefined);
+  [kEnd]() {
+    if (this[kEnded]) return;
+    this[kEnded] = true;
+    this[kQueue](OP.END, 0, null, undefined);
   }
 
   // Events from the io driver, in wire order (see lib/native.js). With
@@ -459,56 +500,56 @@ class WebSocket extends EventEmitter {
   // setImmediate, as in ws, and later events wait behind it. While paused, events
   // that were already read are held until resume(), as ws's paused socket holds them.
 
-  _onMessage(data, isBinary) {
-    if (this._allowSynchronousEvents && this._deferred === null && !this._paused) this._handleMessage(data, isBinary);
-    else this._defer(true, this._handleMessage, data, isBinary);
+  [kOnMessage](data, isBinary) {
+    if (this[kAllowSynchronousEvents] && this[kDeferred] === null && !this._paused) this[kHandleMessage](data, isBinary);
+    else this[kDefer](true, this[kHandleMessage], data, isBinary);
   }
 
-  _onPing(data) {
-    if (this._allowSynchronousEvents && this._deferred === null && !this._paused) this._handlePing(data);
-    else this._defer(true, this._handlePing, data);
+  [kOnPing](data) {
+    if (this[kAllowSynchronousEvents] && this[kDeferred] === null && !this._paused) this[kHandlePing](data);
+    else this[kDefer](true, this[kHandlePing], data);
   }
 
-  _onPong(data) {
-    if (this._allowSynchronousEvents && this._deferred === null && !this._paused) this._handlePong(data);
-    else this._defer(true, this._handlePong, data);
+  [kOnPong](data) {
+    if (this[kAllowSynchronousEvents] && this[kDeferred] === null && !this._paused) this[kHandlePong](data);
+    else this[kDefer](true, this[kHandlePong], data);
   }
 
-  _onCloseFrame(code, reason) {
-    if (this._deferred === null) this._handleCloseFrame(code, reason);
-    else this._defer(false, this._handleCloseFrame, code, Buffer.from(reason));
+  [kOnCloseFrame](code, reason) {
+    if (this[kDeferred] === null) this[kHandleCloseFrame](code, reason);
+    else this[kDefer](false, this[kHandleCloseFrame], code, Buffer.from(reason));
   }
 
-  _onProtocolError(kind, arg) {
-    if (this._deferred === null) this._handleProtocolError(kind, arg);
-    else this._defer(false, this._handleProtocolError, kind, arg);
+  [kOnProtocolError](kind, arg) {
+    if (this[kDeferred] === null) this[kHandleProtocolError](kind, arg);
+    else this[kDefer](false, this[kHandleProtocolError], kind, arg);
   }
 
-  _onEnd() {
-    if (this._deferred === null) this._handleEnd();
-    else this._defer(false, this._handleEnd);
+  [kOnEnd]() {
+    if (this[kDeferred] === null) this[kHandleEnd]();
+    else this[kDefer](false, this[kHandleEnd]);
   }
 
-  _onClosed() {
-    if (this._deferred === null) this._handleClosed();
-    else this._defer(false, this._handleClosed);
+  [kOnClosed]() {
+    if (this[kDeferred] === null) this[kHandleClosed]();
+    else this[kDefer](false, this[kHandleClosed]);
   }
 
-  _defer(ownTurn, handler, a, b) {
-    if (this._deferred === null) {
-      this._deferred = [];
-      this._scheduleDeferred();
+  [kDefer](ownTurn, handler, a, b) {
+    if (this[kDeferred] === null) {
+      this[kDeferred] = [];
+      this[kScheduleDeferred]();
     }
-    this._deferred.push(ownTurn, handler, a, b);
+    this[kDeferred].push(ownTurn, handler, a, b);
   }
 
-  _scheduleDeferred() {
-    if (this._deferScheduled || this._paused) return;
-    this._deferScheduled = true;
+  [kScheduleDeferred]() {
+    if (this[kDeferScheduled] || this._paused) return;
+    this[kDeferScheduled] = true;
     setImmediate(runDeferred, this);
   }
 
-  _handleMessage(data, isBinary) {
+  [kHandleMessage](data, isBinary) {
     if (isBinary) {
       if (this._binaryType === 'arraybuffer') data = toArrayBuffer(data);
       else if (this._binaryType === 'fragments') data = [data];
@@ -517,23 +558,23 @@ class WebSocket extends EventEmitter {
     this.emit('message', data, isBinary);
   }
 
-  _handlePing(data) {
+  [kHandlePing](data) {
     if (this._autoPong && this._readyState === WebSocket.OPEN) {
-      if (this._maxPendingAutoPongs > 0 && this._pendingAutoPongs >= this._maxPendingAutoPongs) {
+      if (this[kMaxPendingAutoPongs] > 0 && this[kPendingAutoPongs] >= this[kMaxPendingAutoPongs]) {
         this.terminate();
       } else {
-        this._pendingAutoPongs++;
-        this.pong(data, !this._isServer, () => this._pendingAutoPongs--);
+        this[kPendingAutoPongs]++;
+        this.pong(data, !this._isServer, () => this[kPendingAutoPongs]--);
       }
     }
     this.emit('ping', data);
   }
 
-  _handlePong(data) {
+  [kHandlePong](data) {
     this.emit('pong', data);
   }
 
-  _handleCloseFrame(code, reason) {
+  [kHandleCloseFrame](code, reason) {
     this._closeFrameReceived = true;
     this._closeCode = code;
     this._closeMessage = reason.length === 0 ? EMPTY_BUFFER : Buffer.from(reason);
@@ -542,9 +583,9 @@ class WebSocket extends EventEmitter {
     else this.close(code, this._closeMessage);
   }
 
-  _handleProtocolError(kind, arg) {
+  [kHandleProtocolError](kind, arg) {
     const err = protocolError(kind, arg);
-    this._receiverErrored = true;
+    this[kReceiverErrored] = true;
     this.close(err[kStatusCode]);
 
     if (!this._errorEmitted) {
@@ -553,48 +594,48 @@ class WebSocket extends EventEmitter {
     }
   }
 
-  _onWritten(frames) {
+  [kOnWritten](frames) {
     // What it still held is reported lost by _handleClosed: the io threads may have
     // written it meanwhile, ws's socket never would have.
     if (terminatedWhileCompressing(this)) return;
-    // `_pending` is a queue of [length, callback] pairs from `_pendingHead` to
-    // `_pendingTail`, so a write burst costs no array copy and a drained queue is
+    // `kPending` is a queue of [length, callback] pairs from `kPendingHead` to
+    // `kPendingTail`, so a write burst costs no array copy and a drained queue is
     // reused as it is. A callback may queue more meanwhile.
-    const pending = this._pending;
-    const end = Math.min(this._pendingHead + frames * 2, this._pendingTail);
-    while (this._pendingHead < end) {
-      const i = this._pendingHead;
-      this._pendingHead = i + 2;
+    const pending = this[kPending];
+    const end = Math.min(this[kPendingHead] + frames * 2, this[kPendingTail]);
+    while (this[kPendingHead] < end) {
+      const i = this[kPendingHead];
+      this[kPendingHead] = i + 2;
       this._bufferedAmount -= pending[i];
       const cb = pending[i + 1];
       pending[i + 1] = undefined;
       if (cb) cb(null);
     }
-    if (this._pendingHead === this._pendingTail) {
-      this._pendingHead = 0;
-      this._pendingTail = 0;
+    if (this[kPendingHead] === this[kPendingTail]) {
+      this[kPendingHead] = 0;
+      this[kPendingTail] = 0;
       // A deep queue is not kept by a connection that went quiet.
-      if (pending.length > 256) this._pending = [];
-    } else if (this._pendingHead > 4096) {
-      pending.splice(0, this._pendingHead);
-      this._pendingTail -= this._pendingHead;
-      this._pendingHead = 0;
+      if (pending.length > 256) this[kPending] = [];
+    } else if (this[kPendingHead] > 4096) {
+      pending.splice(0, this[kPendingHead]);
+      this[kPendingTail] -= this[kPendingHead];
+      this[kPendingHead] = 0;
     }
   }
 
-  _handleEnd() {
+  [kHandleEnd]() {
     this._readyState = WebSocket.CLOSING;
-    this._end();
+    this[kEnd]();
   }
 
-  _handleClosed() {
+  [kHandleClosed]() {
     clearTimeout(this._closeTimer);
-    const pending = this._pending;
-    const head = this._pendingHead;
-    const tail = this._pendingTail;
-    this._pending = [];
-    this._pendingHead = 0;
-    this._pendingTail = 0;
+    const pending = this[kPending];
+    const head = this[kPendingHead];
+    const tail = this[kPendingTail];
+    this[kPending] = [];
+    this[kPendingHead] = 0;
+    this[kPendingTail] = 0;
     // Frames not yet written when the connection went.
     const compressing = terminatedWhileCompressing(this);
     for (let i = head + 1; i < tail; i += 2) {
@@ -631,8 +672,8 @@ defineEventAttributes(WebSocket.prototype);
  * next one, which gets a later turn of the event loop.
  */
 function runDeferred(websocket) {
-  websocket._deferScheduled = false;
-  const queue = websocket._deferred;
+  websocket[kDeferScheduled] = false;
+  const queue = websocket[kDeferred];
   if (queue === null || websocket._paused) return;
   let i = 0;
   try {
@@ -644,8 +685,8 @@ function runDeferred(websocket) {
   } finally {
     // A listener that throws still leaves the rest for later turns.
     queue.splice(0, i);
-    if (queue.length === 0) websocket._deferred = null;
-    else websocket._scheduleDeferred();
+    if (queue.length === 0) websocket[kDeferred] = null;
+    else websocket[kScheduleDeferred]();
   }
 }
 
@@ -659,7 +700,7 @@ module.exports = WebSocket;
 class AdoptedSocket extends EventEmitter {
   constructor(websocket, socket) {
     super();
-    this._websocket = websocket;
+    this[kWebSocket] = websocket;
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
     this.remoteFamily = socket.remoteFamily;
@@ -673,7 +714,7 @@ class AdoptedSocket extends EventEmitter {
    * @return {boolean}
    */
   isPaused() {
-    return this._websocket._paused;
+    return this[kWebSocket]._paused;
   }
 
   /**
@@ -697,7 +738,7 @@ class AdoptedSocket extends EventEmitter {
    * @param {boolean} [noDelay=true]
    */
   setNoDelay(noDelay = true) {
-    native.socketOption(this._websocket[kId], native.SOCKOPT.NO_DELAY, !!noDelay);
+    native.socketOption(this[kWebSocket][kId], native.SOCKOPT.NO_DELAY, !!noDelay);
     return this;
   }
 
@@ -707,7 +748,7 @@ class AdoptedSocket extends EventEmitter {
    * @param {number} [initialDelay=0] Idle time before the first probe, in ms
    */
   setKeepAlive(enable = false, initialDelay = 0) {
-    native.socketOption(this._websocket[kId], native.SOCKOPT.KEEP_ALIVE, !!enable, initialDelay);
+    native.socketOption(this[kWebSocket][kId], native.SOCKOPT.KEEP_ALIVE, !!enable, initialDelay);
     return this;
   }
 
@@ -725,25 +766,25 @@ class AdoptedSocket extends EventEmitter {
       cb = encoding;
       encoding = undefined;
     }
-    const websocket = this._websocket;
-    if (websocket._readyState === WebSocket.CLOSED || websocket._ended) {
+    const websocket = this[kWebSocket];
+    if (websocket._readyState === WebSocket.CLOSED || websocket[kEnded]) {
       const err = new Error('write after end');
       err.code = 'ERR_STREAM_WRITE_AFTER_END';
       if (typeof cb === 'function') process.nextTick(cb, err);
       return false;
     }
     const bytes = typeof data === 'string' ? Buffer.from(data, encoding) : toBuffer(data);
-    websocket._queue(OP.RAW, 0, bytes, typeof cb === 'function' ? cb : undefined);
+    websocket[kQueue](OP.RAW, 0, bytes, typeof cb === 'function' ? cb : undefined);
     return true;
   }
 
   destroy() {
-    this._websocket.terminate();
+    this[kWebSocket].terminate();
     return this;
   }
 
   end() {
-    this._websocket._end();
+    this[kWebSocket][kEnd]();
     return this;
   }
 }
