@@ -13,6 +13,8 @@ module.exports = {
   GUID: '258EAFA5-E914-47DA-95CA-C5AB0DC85B11',
   kStatusCode: Symbol('status-code'),
   kWebSocket: Symbol('websocket'),
+  // On the wrapper `addEventListener` registers: the listener it wraps (as in ws).
+  kListener: Symbol('kListener'),
   // What lib/native.js calls on a connection, in wire order (see its header). Symbols,
   // so that fields users put on a WebSocket cannot shadow them.
   kOnMessage: Symbol('onMessage'),

@@ -6,8 +6,9 @@
  * `onopen`/`onmessage`/`onclose`/`onerror` attributes, all on top of EventEmitter.
  */
 
+const { kListener } = require('./constants');
+
 const kForOnEventAttribute = Symbol('kIsForOnEventAttribute');
-const kListener = Symbol('kListener');
 const kFields = Symbol('kFields');
 
 class Event {
