@@ -376,3 +376,65 @@ test('client: protocols from the argument or from options, as ws', async () => {
   });
   await stopServer(wss);
 });
+
+test('client: a Blob that cannot be read fails the connection as ws does', async () => {
+  const fs = require('fs');
+  const os = require('os');
+  const path = require('path');
+  const { wss, url } = await startServer('ws');
+  const received = [];
+  wss.on('connection', (s) => s.on('message', (d) => received.push(d.toString())));
+  await same(async (impl) => {
+    received.length = 0;
+    const file = path.join(os.tmpdir(), `ws-rs-blob-${process.pid}-${impl}`);
+    fs.writeFileSync(file, 'x'.repeat(64));
+    const blob = await fs.openAsBlob(file);
+    fs.writeFileSync(file, 'x'.repeat(32)); // the Blob can no longer be read
+    const ws = new impls[impl](url);
+    await once(ws, 'open');
+    const log = [];
+    const describe = (err) => (err ? `${err.name}: ${err.message}` : String(err));
+    ws.send('before', (err) => log.push(['before', describe(err)]));
+    ws.send(blob, (err) => log.push(['blob', describe(err), ws.readyState]));
+    ws.send('after', (err) => log.push(['after', describe(err)]));
+    ws.on('error', (err) => log.push(['error event', describe(err), ws.readyState]));
+    // (not events.once: it rejects on the 'error' event this test expects)
+    const code = await new Promise((resolve) => ws.on('close', resolve));
+    log.push(['close', code]);
+    // Sends after the failure are refused as on any closing socket.
+    ws.send('late', (err) => log.push(['late', describe(err)]));
+    await new Promise((resolve) => setImmediate(resolve));
+    fs.unlinkSync(file);
+    return { log, received: [...received] };
+  });
+  await stopServer(wss);
+});
+
+test('client and server: empty messages, pings and close reasons are the shared EMPTY_BUFFER, as in ws', async () => {
+  for (const impl of ['ws', 'ws-rs']) {
+    const path = require('path');
+    const libDir = impl === 'ws' ? path.join(path.dirname(require.resolve('ws')), 'lib') : '../lib';
+    const EMPTY = require(`${libDir}/constants`).EMPTY_BUFFER;
+    const { wss, url } = await startServer(impl);
+    const seen = [];
+    wss.on('connection', (s) => {
+      s.on('message', (d) => seen.push(['message', d === EMPTY]));
+      s.on('ping', (d) => seen.push(['ping', d === EMPTY]));
+      s.on('close', (code, reason) => seen.push(['close', code, reason === EMPTY]));
+    });
+    const ws = new impls[impl](url);
+    await once(ws, 'open');
+    ws.send();
+    ws.send('');
+    ws.ping();
+    ws.close(1000);
+    await once(ws, 'close');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepStrictEqual(
+      seen,
+      [['message', true], ['message', true], ['ping', true], ['close', 1000, true]],
+      impl
+    );
+    await stopServer(wss);
+  }
+});

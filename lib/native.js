@@ -16,6 +16,7 @@
 const { performance } = require('perf_hooks');
 const binding = require('./binding.js');
 const {
+  EMPTY_BUFFER,
   kOnMessage,
   kOnPing,
   kOnPong,
@@ -232,8 +233,12 @@ let slab = null;
 let slabBytes = null;
 let slabPos = SLAB_SIZE;
 
-/** A copy of `len` bytes of `src` from `at`, in the current slab. */
+/**
+ * A copy of `len` bytes of `src` from `at`, in the current slab. Empty payloads are
+ * ws's shared EMPTY_BUFFER, as ws's receiver gives them (code compares by identity).
+ */
 function copyOut(src, at, len) {
+  if (len === 0) return EMPTY_BUFFER;
   if (slabPos + len > SLAB_SIZE || slab === null) {
     slab = new ArrayBuffer(SLAB_SIZE);
     slabBytes = new Uint8Array(slab);

@@ -71,6 +71,7 @@ const kGenerateMask = Symbol('generateMask');
 const kFragmenting = Symbol('fragmenting');
 const kCompressing = Symbol('compressing');
 const kUnblock = Symbol('unblock');
+const kOnBlobError = Symbol('onBlobError');
 const kHandleProtocolError = Symbol('handleProtocolError');
 const kHandlePong = Symbol('handlePong');
 const kHandlePing = Symbol('handlePing');
@@ -458,19 +459,40 @@ class WebSocket extends EventEmitter {
         this[kUnblock]();
       },
       (err) => {
-        // As ws: the read error fails the connection.
+        // As ws's sender: nothing queued from here on is sent; this send's callback
+        // and those of every send waiting behind it get the error (next tick, so a
+        // throw there is not swallowed by the promise), then the connection fails.
         this._bufferedAmount -= payload.size;
-        entry[2] = null;
-        process.nextTick(cb || (() => {}), err);
-        entry[3] = undefined;
-        this[kUnblock]();
-        if (!this._errorEmitted) {
-          this._errorEmitted = true;
-          this.emit('error', err);
-        }
-        this.terminate();
+        const waiting = this[kBlocked];
+        this[kBlocked] = [];
+        process.nextTick(() => {
+          for (const [, , , callback] of waiting) if (typeof callback === 'function') callback(err);
+          this[kOnBlobError](err);
+        });
       }
     );
+  }
+
+  /**
+   * A Blob could not be read: ws's sender error. The socket ends its write side (the
+   * peer may still finish what it sends) and `error` is emitted once, unless the
+   * connection already closed.
+   */
+  [kOnBlobError](err) {
+    if (this._readyState === WebSocket.CLOSED) return;
+    if (this._readyState === WebSocket.OPEN) {
+      this._readyState = WebSocket.CLOSING;
+      this._closeTimer = setTimeout(() => this.terminate(), this._closeTimeout);
+    }
+    // The END goes straight to the outbox: everything else stays held, as in ws.
+    if (!this[kEnded]) {
+      this[kEnded] = true;
+      native.queue(this[kId], OP.END, 0, null);
+    }
+    if (!this._errorEmitted) {
+      this._errorEmitted = true;
+      this.emit('error', err);
+    }
   }
 
   [kUnblock]() {
