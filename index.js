@@ -13,6 +13,10 @@ WebSocket.createWebSocketStream = createWebSocketStream;
 // ws's header parsers, with its verdicts (linear scans: they run on what clients send).
 WebSocket.extension = require('./lib/extension');
 WebSocket.subprotocol = require('./lib/subprotocol');
+// ws's frame-level classes: Receiver parses with the Rust core, Sender frames with it.
+WebSocket.PerMessageDeflate = require('./lib/permessage-deflate').PerMessageDeflate;
+WebSocket.Receiver = require('./lib/receiver');
+WebSocket.Sender = require('./lib/sender');
 WebSocket.WebSocket = WebSocket;
 WebSocket.WebSocketServer = WebSocketServer;
 WebSocket.Server = WebSocketServer;

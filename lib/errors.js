@@ -53,6 +53,8 @@ function protocolError(kind, arg) {
   const message = typeof text === 'function' ? text(arg) : text;
   const err = new ErrorClass(prefixed ? `Invalid WebSocket frame: ${message}` : message);
   err.code = code;
+  // zlib's errors carry its errno; every inflate failure is a Z_DATA_ERROR.
+  if (code === 'Z_DATA_ERROR') err.errno = -3;
   err[kStatusCode] = statusCode;
   return err;
 }

@@ -59,7 +59,13 @@ function tokenize(header) {
     tokens.push(token);
   }
 
-  if (space !== -1) fail();
+  // Trailing white space: right after '=' it is the unexpected character (as in ws),
+  // anywhere else the input ended too soon.
+  if (space !== -1) {
+    const last = tokens[tokens.length - 1];
+    if (last !== undefined && last.type === '=') fail(space);
+    fail();
+  }
   return tokens;
 }
 

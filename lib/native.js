@@ -469,6 +469,31 @@ function bridge(socket, head, options, conn) {
   return id;
 }
 
+/**
+ * A protocol core with no socket, for `WebSocket.Receiver`: bytes go in with
+ * `parse`, events come out through `conn`'s hooks, as for a bridged connection.
+ *
+ * @param {Object} options As for `bridge`
+ * @param {Object} conn The hooks' owner
+ * @return {number} The parser's id
+ */
+function openParser(options, conn) {
+  const id = binding.bridgedOpen(state, options);
+  conns.set(id, conn);
+  return id;
+}
+
+/** Feeds `chunk` to parser `id`; its events reach the hooks before this returns. */
+function parse(id, chunk) {
+  feed(id, chunk);
+}
+
+/** Frees parser `id`. */
+function closeParser(id) {
+  if (!conns.delete(id)) return;
+  binding.bridgedClose(state, id);
+}
+
 // Open bridged connections with permessage-deflate, and the timer that lets their idle
 // halves give back zlib contexts (the io driver's connections do that on their own).
 let bridgedDeflating = 0;
@@ -678,4 +703,18 @@ function terminate(id) {
   else socket.destroy();
 }
 
-module.exports = { adopt, bridge, canAdopt, queue, pause, socketOption, terminate, OP, FLAG, SOCKOPT };
+module.exports = {
+  adopt,
+  bridge,
+  canAdopt,
+  openParser,
+  parse,
+  closeParser,
+  queue,
+  pause,
+  socketOption,
+  terminate,
+  OP,
+  FLAG,
+  SOCKOPT
+};

@@ -6,7 +6,9 @@
  * parameters and turns them into what the core needs.
  */
 
-const { byteLengthOf } = require('./validation');
+const binding = require('./binding.js');
+const { protocolError } = require('./errors');
+const { byteLengthOf, toBuffer } = require('./validation');
 
 const EXTENSION_NAME = 'permessage-deflate';
 
@@ -154,19 +156,102 @@ function coreOptions(params, options, isServer) {
 }
 
 /**
- * The negotiated extension as a WebSocket keeps it (`ws._extensions[name]`).
+ * ws's `PerMessageDeflate` (`WebSocket.PerMessageDeflate`): one side's agreement, as a
+ * WebSocket keeps it in `ws._extensions['permessage-deflate']`. Negotiation happens
+ * here. A connection's contexts live in the Rust core with the connection; `compress`
+ * and `decompress` (ws's API, for code that builds frames itself) use contexts of the
+ * same core held by this object, until `cleanup()`.
  */
 class PerMessageDeflate {
   /**
-   * @param {Object} options ws's perMessageDeflate options
-   * @param {boolean} isServer
-   * @param {Object} params Agreed parameters
+   * Both of ws's signatures: `(options)` with `options.isServer` and
+   * `options.maxPayload` (ws 8.18+), and `(options, isServer, maxPayload)`.
+   *
+   * @param {Object} [options] ws's perMessageDeflate options
+   * @param {boolean} [isServer=false]
+   * @param {number} [maxPayload=0] Largest message after inflating (0: no limit)
    */
-  constructor(options, isServer, params) {
-    this._options = options;
-    this._isServer = isServer;
-    this._threshold = options.threshold !== undefined ? options.threshold : 1024;
-    this.params = params;
+  constructor(options, isServer, maxPayload) {
+    this._options = options || {};
+    this._threshold = this._options.threshold !== undefined ? this._options.threshold : 1024;
+    this._maxPayload = (maxPayload !== undefined ? maxPayload : this._options.maxPayload) | 0;
+    this._isServer = isServer !== undefined ? !!isServer : !!this._options.isServer;
+    this._deflate = null;
+    this._inflate = null;
+    this.params = null;
+  }
+
+  /**
+   * The parameters a client offers (`Sec-WebSocket-Extensions`).
+   * @return {Object}
+   */
+  offer() {
+    return offer(this._options);
+  }
+
+  /**
+   * Accepts an offer (server) or the server's answer (client); sets `params`.
+   *
+   * @param {Object[]} configurations Parsed parameters, as `extension.parse` gives
+   * @return {Object} The agreed parameters
+   * @throws {Error} If nothing acceptable was offered or answered
+   */
+  accept(configurations) {
+    const normalized = normalizeParams(configurations, this._isServer);
+    this.params = this._isServer ? acceptAsServer(this._options, normalized) : acceptAsClient(this._options, normalized);
+    return this.params;
+  }
+
+  /** Frees the contexts `compress`/`decompress` made. */
+  cleanup() {
+    this._deflate = null;
+    this._inflate = null;
+  }
+
+  /**
+   * Compresses one fragment of a message (`fin`: the last), as ws's.
+   *
+   * @param {(Buffer|string)} data
+   * @param {boolean} fin
+   * @param {Function} callback `(err, compressed)`, called asynchronously
+   */
+  compress(data, fin, callback) {
+    if (this._deflate === null) {
+      const core = this.coreOptions();
+      this._deflate = new binding.DeflateStream(core.deflateWindowBits, core.deflateNoContextTakeover, core.level);
+    }
+    const stream = this._deflate;
+    const out = stream.compress(typeof data === 'string' ? Buffer.from(data) : toBuffer(data), !!fin);
+    // Called back a turn later, as zlib would: a cleanup() meanwhile fails it, as in ws.
+    setImmediate(() => {
+      if (this._deflate === stream) callback(null, out);
+      else callback(new Error('The deflate stream was closed while data was being processed'));
+    });
+  }
+
+  /**
+   * Decompresses one fragment of a message (`fin`: the last), as ws's: an error if
+   * this call would produce more than `maxPayload` bytes or the data is not valid.
+   *
+   * @param {Buffer} data
+   * @param {boolean} fin
+   * @param {Function} callback `(err, decompressed)`, called asynchronously
+   */
+  decompress(data, fin, callback) {
+    if (this._inflate === null) {
+      const core = this.coreOptions();
+      this._inflate = new binding.InflateStream(core.inflateWindowBits, core.inflateNoContextTakeover);
+    }
+    const stream = this._inflate;
+    const result = stream.decompress(toBuffer(data), !!fin, this._maxPayload);
+    // As ws: the stream that failed is dropped, and the next message starts afresh.
+    if (result.data == null) this._inflate = null;
+    setImmediate(() => {
+      // ws drops the callback of a stream cleanup() closed meanwhile.
+      if (this._inflate !== stream && result.data != null) return;
+      if (result.data == null) callback(protocolError(result.errorKind, result.errorMessage));
+      else callback(null, result.data);
+    });
   }
 
   static get extensionName() {
@@ -187,7 +272,7 @@ class PerMessageDeflate {
 
   /** The Rust core's view of this agreement. */
   coreOptions() {
-    return coreOptions(this.params, this._options, this._isServer);
+    return coreOptions(this.params || {}, this._options, this._isServer);
   }
 }
 

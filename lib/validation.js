@@ -40,12 +40,17 @@ function isValidStatusCode(code) {
  * @return {Buffer}
  */
 function toBuffer(data) {
+  // Whether the result shares the caller's memory (ws's flag: `Sender.frame` must not
+  // mask such a payload in place).
+  toBuffer.readOnly = true;
   if (Buffer.isBuffer(data)) return data;
   if (data instanceof ArrayBuffer) return Buffer.from(data);
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   // Arrays of bytes, objects with valueOf or toPrimitive: what Buffer.from takes (as ws).
+  toBuffer.readOnly = false;
   return Buffer.from(data);
 }
+toBuffer.readOnly = true;
 
 /**
  * Whether `value` is a Blob (sent asynchronously, as ws does).

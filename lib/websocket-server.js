@@ -13,7 +13,7 @@ const { createHash } = require('crypto');
 
 const extension = require('./extension');
 const subprotocol = require('./subprotocol');
-const { EXTENSION_NAME, PerMessageDeflate, acceptAsServer, normalizeParams } = require('./permessage-deflate');
+const { EXTENSION_NAME, PerMessageDeflate } = require('./permessage-deflate');
 const WebSocket = require('./websocket');
 const { DEFAULTS, GUID, kWebSocket } = require('./constants');
 
@@ -213,8 +213,9 @@ class WebSocketServer extends EventEmitter {
         const offers = extension.parse(secWebSocketExtensions);
         if (offers[EXTENSION_NAME]) {
           const options = this.options.perMessageDeflate;
-          const params = acceptAsServer(options, normalizeParams(offers[EXTENSION_NAME], true));
-          extensions[EXTENSION_NAME] = new PerMessageDeflate(options, true, params);
+          const perMessageDeflate = new PerMessageDeflate(options, true, this.options.maxPayload);
+          perMessageDeflate.accept(offers[EXTENSION_NAME]);
+          extensions[EXTENSION_NAME] = perMessageDeflate;
         }
       } catch {
         abortHandshakeOrEmitwsClientError(this, req, socket, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');

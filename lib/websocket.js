@@ -15,9 +15,10 @@ const { randomBytes, createHash } = require('crypto');
 const { URL } = require('url');
 
 const native = require('./native');
+const Sender = require('./sender');
 const { defineEventAttributes } = require('./event-target');
 const extension = require('./extension');
-const { EXTENSION_NAME, PerMessageDeflate, acceptAsClient, normalizeParams, offer } = require('./permessage-deflate');
+const { EXTENSION_NAME, PerMessageDeflate, offer } = require('./permessage-deflate');
 const { protocolError, streamDestroyedError } = require('./errors');
 const { byteLengthOf, isBlob, isValidStatusCode, toBuffer, writeCallback } = require('./validation');
 const {
@@ -72,6 +73,7 @@ const kFragmenting = Symbol('fragmenting');
 const kCompressing = Symbol('compressing');
 const kUnblock = Symbol('unblock');
 const kOnBlobError = Symbol('onBlobError');
+const kSender = Symbol('sender');
 const kHandleProtocolError = Symbol('handleProtocolError');
 const kHandlePong = Symbol('handlePong');
 const kHandlePing = Symbol('handlePing');
@@ -154,6 +156,23 @@ class WebSocket extends EventEmitter {
     this[kPendingAutoPongs] = 0;
     this[kMaxPendingAutoPongs] = options.maxPendingAutoPongs | 0;
     this._closeTimeout = options.closeTimeout;
+  }
+
+  /**
+   * ws's `_sender`: made on first use (engine.io sends pre-built frames with
+   * `ws._sender.sendFrame(list, cb)`); its frames go through this connection's outbox.
+   */
+  get _sender() {
+    if (this[kSender] === undefined) {
+      this[kSender] = this._readyState === WebSocket.CONNECTING
+        ? null
+        : Sender.forWebSocket(this, (bytes, cb) => this[kQueue](OP.RAW, 0, bytes, cb));
+    }
+    return this[kSender];
+  }
+
+  set _sender(value) {
+    this[kSender] = value;
   }
 
   get binaryType() {
@@ -1113,15 +1132,15 @@ function initAsClient(websocket, address, protocols, options) {
         return;
       }
 
-      let params;
+      const perMessageDeflate = new PerMessageDeflate(deflateOptions, false, opts.maxPayload);
       try {
-        params = acceptAsClient(deflateOptions, normalizeParams(extensions[EXTENSION_NAME], false));
+        perMessageDeflate.accept(extensions[EXTENSION_NAME]);
       } catch {
         abortHandshake(websocket, socket, 'Invalid Sec-WebSocket-Extensions header');
         return;
       }
 
-      websocket._extensions[EXTENSION_NAME] = new PerMessageDeflate(deflateOptions, false, params);
+      websocket._extensions[EXTENSION_NAME] = perMessageDeflate;
     }
 
     websocket.setSocket(socket, head, opts);

@@ -17,7 +17,7 @@ git -C "$src" archive HEAD test lib index.js package.json | tar -x -C "$work"
 echo "module.exports = require('$root');" >"$work/index.js"
 # The public things the tests take from ws's lib/ come from ws-rs instead: the stream
 # factory, the event classes (instanceof checks), and the constants that tests compare
-# by identity (EMPTY_BUFFER, kListener). ws's Sender stays: the tests build raw frames
+# by identity (EMPTY_BUFFER, kListener, kStatusCode). ws's Sender stays: the tests build raw frames
 # with it.
 echo "module.exports = require('$root').createWebSocketStream;" >"$work/lib/stream.js"
 echo "module.exports = require('$root/lib/event-target');" >"$work/lib/event-target.js"
@@ -27,10 +27,23 @@ const ours = require('$root/lib/constants');
 module.exports = {
   ...require('./constants.ws.js'),
   EMPTY_BUFFER: ours.EMPTY_BUFFER,
-  kListener: ours.kListener
+  kListener: ours.kListener,
+  kStatusCode: ours.kStatusCode
 };
 EOF
+# WS_SUITE=exports: ws's tests of the exported internals instead (Receiver, Sender,
+# PerMessageDeflate, extension, subprotocol), with those modules replaced by ws-rs's.
+if [ "${WS_SUITE:-}" = exports ]; then
+  echo "module.exports = require('$root').Receiver;" >"$work/lib/receiver.js"
+  echo "module.exports = require('$root').Sender;" >"$work/lib/sender.js"
+  echo "module.exports = require('$root').PerMessageDeflate;" >"$work/lib/permessage-deflate.js"
+  echo "module.exports = require('$root').extension;" >"$work/lib/extension.js"
+  echo "module.exports = require('$root').subprotocol;" >"$work/lib/subprotocol.js"
+  files=(test/receiver.test.js test/sender.test.js test/permessage-deflate.test.js test/extension.test.js
+    test/subprotocol.test.js)
+else
+  files=(test/websocket.test.js test/websocket-server.test.js test/create-websocket-stream.test.js)
+fi
 cd "$work"
 npm install --no-audit --no-fund --no-save mocha@8 >/dev/null
-npx mocha --exit --timeout 10000 "$@" \
-  test/websocket.test.js test/websocket-server.test.js test/create-websocket-stream.test.js
+npx mocha --exit --timeout 10000 "$@" "${files[@]}"

@@ -6,6 +6,8 @@
 //! the JS thread.
 
 mod bridged;
+mod compression;
+mod framing;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
