@@ -9,7 +9,7 @@ const assert = require('node:assert');
 const http = require('http');
 const { once } = require('events');
 
-const { impls, rawClient, frame, connect, collect, same } = require('./helpers');
+const { impls, rawClient, frame, connect, collect, same, startServer, stopServer } = require('./helpers');
 
 
 function listen(server) {
@@ -294,4 +294,39 @@ test("setSocket(socket, head, options) with ws's signature, as @fastify/websocke
   const [data] = await once(ws, 'message');
   assert.strictEqual(String(data), 'echo hi');
   ws.terminate();
+});
+
+test("ws._socket's bytesRead/bytesWritten count as Node's socket would, and setTimeout emits 'timeout'", async () => {
+  const results = {};
+  for (const impl of ['ws', 'ws-rs']) {
+    const { wss, url } = await startServer(impl);
+    const seen = [];
+    const closed = new Promise((resolve) => {
+      wss.on('connection', (ws) => {
+        const socket = ws._socket;
+        const start = [socket.bytesRead, socket.bytesWritten];
+        ws.on('message', (data) => {
+          seen.push(['read grew by', socket.bytesRead - start[0]]);
+          ws.send(data, () => seen.push(['written grew by at least', socket.bytesWritten - start[1] >= 2 + 5]));
+          const t0 = Date.now();
+          socket.setTimeout(60, () => {
+            seen.push(['timeout after idle', Date.now() - t0 >= 50]);
+            ws.close();
+          });
+        });
+        ws.on('close', () => {
+          seen.push(['after close, read', socket.bytesRead - start[0]]);
+          resolve();
+        });
+      });
+    });
+    const client = new impls[impl](url);
+    await once(client, 'open');
+    client.send('hello');
+    await closed;
+    results[impl] = seen;
+    await stopServer(wss);
+  }
+  assert.deepStrictEqual(results['ws-rs'], results.ws);
+  assert.deepStrictEqual(results['ws-rs'][0], ['read grew by', 2 + 4 + 5]);
 });

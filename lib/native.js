@@ -323,7 +323,16 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
           lastId = 0;
           release();
           uncount(id);
-          conn[kOnClosed]();
+          // Its payload: bytes read and written over the connection's life (u64 LE).
+          if (b === 16) {
+            const at = base + a;
+            conn[kOnClosed](
+              arena.readUInt32LE(at) + arena.readUInt32LE(at + 4) * 2 ** 32,
+              arena.readUInt32LE(at + 8) + arena.readUInt32LE(at + 12) * 2 ** 32
+            );
+          } else {
+            conn[kOnClosed]();
+          }
           break;
       }
     } catch (err) {
@@ -695,6 +704,16 @@ function socketOption(id, option, on, delayMs = 0) {
   return binding.socketOption(state, id, option, on, Number(delayMs) || 0);
 }
 
+/**
+ * Bytes read and written so far by an adopted connection.
+ *
+ * @param {number} id Connection id
+ * @return {?number[]} `[read, written]`, or null once it is closed
+ */
+function socketStats(id) {
+  return binding.socketStats(state, id);
+}
+
 /** Drops connection `id` at once. */
 function terminate(id) {
   flush();
@@ -713,6 +732,7 @@ module.exports = {
   queue,
   pause,
   socketOption,
+  socketStats,
   terminate,
   OP,
   FLAG,

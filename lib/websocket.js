@@ -74,6 +74,9 @@ const kCompressing = Symbol('compressing');
 const kUnblock = Symbol('unblock');
 const kOnBlobError = Symbol('onBlobError');
 const kSender = Symbol('sender');
+const kBase = Symbol('base');
+const kTotals = Symbol('totals');
+const kTimeout = Symbol('timeout');
 const kHandleProtocolError = Symbol('handleProtocolError');
 const kHandlePong = Symbol('handlePong');
 const kHandlePing = Symbol('handlePing');
@@ -571,7 +574,12 @@ class WebSocket extends EventEmitter {
     else this[kDefer](false, this[kHandleEnd]);
   }
 
-  [kOnClosed]() {
+  [kOnClosed](bytesRead, bytesWritten) {
+    // An adopted socket's totals, for `ws._socket.bytesRead`/`bytesWritten` after close.
+    if (bytesRead !== undefined && this._socket instanceof AdoptedSocket) {
+      this._socket[kTotals] = [bytesRead, bytesWritten];
+      if (this._socket[kTimeout] !== null) this._socket.setTimeout(0);
+    }
     if (this[kDeferred] === null) this[kHandleClosed]();
     else this[kDefer](false, this[kHandleClosed]);
   }
@@ -742,6 +750,11 @@ class AdoptedSocket extends EventEmitter {
   constructor(websocket, socket) {
     super();
     this[kWebSocket] = websocket;
+    // What Node's socket counted before the handover (the upgrade request); the io
+    // driver counts from there.
+    this[kBase] = [socket.bytesRead, socket.bytesWritten];
+    this[kTotals] = null;
+    this[kTimeout] = null;
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
     this.remoteFamily = socket.remoteFamily;
@@ -766,11 +779,61 @@ class AdoptedSocket extends EventEmitter {
     return { address: this.localAddress, family: this.localFamily, port: this.localPort };
   }
 
+  /** Bytes received, as `net.Socket#bytesRead` (the upgrade request included). */
+  get bytesRead() {
+    return this[kBase][0] + this.#counts()[0];
+  }
+
+  /** Bytes sent, as `net.Socket#bytesWritten`. */
+  get bytesWritten() {
+    return this[kBase][1] + this.#counts()[1];
+  }
+
+  #counts() {
+    if (this[kTotals] !== null) return this[kTotals];
+    return native.socketStats(this[kWebSocket][kId]) || [0, 0];
+  }
+
   /**
-   * Accepted and ignored: ws sets no timeout on its sockets, and the stand-in emits
-   * no 'timeout' event.
+   * As `net.Socket#setTimeout`: 'timeout' is emitted once the socket has neither read
+   * nor written anything for `ms` (0 turns it off); `callback` becomes a one-time
+   * listener. Checked every `ms` from the driver's byte counts, so it costs nothing per
+   * message; like Node's, the timer does not keep the process alive.
+   *
+   * @param {number} ms
+   * @param {Function} [callback]
+   * @return {AdoptedSocket}
    */
-  setTimeout() {
+  setTimeout(ms, callback) {
+    if (this[kTimeout] !== null) {
+      clearInterval(this[kTimeout]);
+      this[kTimeout] = null;
+    }
+    ms = Number(ms);
+    if (typeof callback === 'function') {
+      if (ms === 0) this.removeListener('timeout', callback);
+      else this.once('timeout', callback);
+    }
+    if (!(ms > 0) || this[kTotals] !== null) return this;
+    let last = -1;
+    let fired = false;
+    this[kTimeout] = setInterval(() => {
+      if (this[kTotals] !== null) {
+        clearInterval(this[kTimeout]);
+        this[kTimeout] = null;
+        return;
+      }
+      const [read, written] = this.#counts();
+      const seen = read + written;
+      if (seen !== last) {
+        last = seen;
+        fired = false;
+      } else if (!fired) {
+        fired = true;
+        this.emit('timeout');
+      }
+    }, ms);
+    this[kTimeout].unref();
     return this;
   }
 

@@ -22,7 +22,7 @@ pub mod event {
     pub const WRITTEN: u32 = 7;
     /// The peer ended its side (read returned 0).
     pub const EOF: u32 = 8;
-    /// The socket is closed; the id is dead.
+    /// The socket is closed; the id is dead. Payload: [`super::byte_totals`].
     pub const CLOSED: u32 = 9;
     /// Flag on TEXT/BINARY: the payload is in `bigs[a]`, not in the arena.
     pub const BIG: u32 = 0x80;
@@ -67,6 +67,15 @@ pub const ARENA_CAP: usize = 256 * 1024;
 pub const LOG_CAP: usize = 8192;
 /// Payloads from this size on are passed by reference instead of copied into the outbox.
 pub const BIG_SEND: usize = 8 * 1024;
+
+/// A CLOSED event's payload: bytes read, then bytes written, over the connection's
+/// life, each a little-endian u64 (`ws._socket.bytesRead` / `bytesWritten` after close).
+pub fn byte_totals(read: u64, written: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&read.to_le_bytes());
+    out[8..].copy_from_slice(&written.to_le_bytes());
+    out
+}
 
 /// Socket options JS can set on an adopted connection (`socketOption`), as Node's
 /// `socket.setNoDelay()` and `socket.setKeepAlive()` set them.

@@ -452,6 +452,25 @@ pub fn socket_option(
     state.driver.set_socket_option(id, option)
 }
 
+/// Bytes read and written so far by connection `id` (`ws._socket.bytesRead` /
+/// `bytesWritten`), or null if it is not served by this environment's drivers.
+#[napi(catch_unwind)]
+pub fn socket_stats(state: &External<EnvState>, id: u32) -> Option<Vec<f64>> {
+    let (read, written) = state.driver.byte_counts(id).or_else(|| {
+        state.conns.borrow().get(&id).map(|c| {
+            (
+                c.control
+                    .bytes_read
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                c.control
+                    .bytes_written
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+    })?;
+    Some(vec![read as f64, written as f64])
+}
+
 /// One batch of events for JS.
 #[napi(object)]
 pub struct Batch {

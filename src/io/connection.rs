@@ -2,7 +2,7 @@
 //! and a writer task that frames what JS queued and reports progress. The connection
 //! is closed (and reported CLOSED) when both are done.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -34,6 +34,9 @@ pub struct OpBatch {
 /// Out-of-band controls, acted on at once rather than in outbox order.
 #[derive(Default)]
 pub struct Control {
+    /// Bytes read and written so far (`ws._socket.bytesRead` / `bytesWritten`).
+    pub bytes_read: AtomicU64,
+    pub bytes_written: AtomicU64,
     paused: AtomicBool,
     resumed: Notify,
     killed: AtomicBool,
@@ -105,7 +108,11 @@ pub async fn run(setup: Setup) {
     } = setup;
     // Reports CLOSED however this task ends, a panic included, so JS never waits on a
     // connection that is gone (and never keeps the process alive for it).
-    let _closed = ClosedOnDrop { id, queue: &queue };
+    let _closed = ClosedOnDrop {
+        id,
+        queue: &queue,
+        control: &control,
+    };
     let stream = match stream
         .set_nonblocking(true)
         .and_then(|_| TcpStream::from_std(stream))
@@ -124,11 +131,18 @@ pub async fn run(setup: Setup) {
 struct ClosedOnDrop<'a> {
     id: u32,
     queue: &'a EventQueue,
+    control: &'a Control,
 }
 
 impl Drop for ClosedOnDrop<'_> {
     fn drop(&mut self) {
-        self.queue.writer(self.id).push(kind::CLOSED, 0, 0);
+        let totals = crate::wire::byte_totals(
+            self.control.bytes_read.load(Ordering::Relaxed),
+            self.control.bytes_written.load(Ordering::Relaxed),
+        );
+        self.queue
+            .writer(self.id)
+            .push_payload(kind::CLOSED, 0, &totals);
     }
 }
 
@@ -186,7 +200,9 @@ async fn read_loop(
                 queue.writer(id).push(kind::EOF, 0, 0);
                 return;
             }
-            Ok(_) => {}
+            Ok(n) => {
+                control.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(_) => {
                 control.kill();
@@ -248,6 +264,9 @@ async fn write_loop(
             control.kill();
             return;
         }
+        control
+            .bytes_written
+            .fetch_add(out.len() as u64, Ordering::Relaxed);
         // Idle connections keep no write buffer to speak of.
         if out.capacity() > IDLE_KEEP {
             out = Vec::new();

@@ -31,7 +31,7 @@ use wsrs_proto::{Receiver, Sender};
 use super::events::{EventQueue, Recorder};
 use super::uv::{self, handle_data, poll_extra, AfterPoll, SocketPoll};
 use super::IdMap;
-use crate::wire::{event, Outgoing};
+use crate::wire::{self, event, Outgoing};
 
 /// Bytes asked of each read.
 const READ_SIZE: usize = 64 * 1024;
@@ -64,6 +64,8 @@ struct LoopConn {
     /// Bytes framed and bytes written, since the start.
     queued: u64,
     written: u64,
+    /// Bytes read from the socket since adoption (`ws._socket.bytesRead`).
+    read: u64,
     /// Where each unacknowledged frame ends (in `queued` bytes), oldest first: a
     /// frame is acknowledged (send callback, `bufferedAmount`) once the kernel took
     /// its last byte, as ws's write callbacks are, not when a whole flush is out.
@@ -528,6 +530,7 @@ impl LoopDriver {
             out_pos: 0,
             queued: preamble.len() as u64,
             written: 0,
+            read: 0,
             acks: VecDeque::new(),
             end_requested: false,
             write_shut: false,
@@ -741,8 +744,16 @@ impl LoopDriver {
         let Some(conn) = self.conns.borrow_mut().remove(&id) else {
             return;
         };
+        let totals = wire::byte_totals(conn.read, conn.written);
         drop(conn);
-        self.staging.writer(id).push(event::CLOSED, 0, 0);
+        self.staging
+            .writer(id)
+            .push_payload(event::CLOSED, 0, &totals);
+    }
+
+    /// Bytes read and written so far by connection `id`, if it is served here.
+    pub fn byte_counts(&self, id: u32) -> Option<(u64, u64)> {
+        self.conns.borrow().get(&id).map(|c| (c.read, c.written))
     }
 
     /// Has `turn` run after this loop iteration's poll phase.
@@ -967,6 +978,7 @@ impl LoopDriver {
                 conn.write_shut || !conn.update_watch()
             }
             Ok(n) => {
+                conn.read += n as u64;
                 self.read_since_turn.set(self.read_since_turn.get() + n);
                 self.js.borrow_mut().read_pos += n;
                 if !conn.receiver.is_done() {
@@ -1183,7 +1195,8 @@ mod tests {
     /// not grow unnoticed. Compression state is boxed, so plain connections stay small.
     #[test]
     fn connection_state_stays_small() {
-        assert!(std::mem::size_of::<super::LoopConn>() <= 336);
+        // 344: 336 plus the bytesRead counter.
+        assert!(std::mem::size_of::<super::LoopConn>() <= 344);
         assert!(std::mem::size_of::<wsrs_proto::Receiver>() <= 160);
         assert!(std::mem::size_of::<wsrs_proto::Sender>() <= 48);
     }

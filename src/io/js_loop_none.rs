@@ -85,6 +85,10 @@ impl LoopDriver {
 
     pub fn terminate(&self, _id: u32) {}
 
+    pub fn byte_counts(&self, _id: u32) -> Option<(u64, u64)> {
+        None
+    }
+
     /// No connection ever stages events.
     pub fn take(&self) -> napi::Result<u32> {
         Ok(0)
