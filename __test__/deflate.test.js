@@ -228,3 +228,50 @@ test('terminate() while data is being compressed: the callback gets ws\'s error,
     return events;
   });
 });
+
+test('deflate: zlibDeflateOptions level, memLevel and strategy take effect as in ws', async () => {
+  const text = require('fs').readFileSync(require('path').join(__dirname, '..', 'README.md'), 'utf8').slice(0, 16384);
+  // Bytes a ws client reads for one 16 KiB message from a server with these options.
+  async function wireSize(impl, zlibDeflateOptions) {
+    const { wss, url } = await startServer(impl, { perMessageDeflate: { zlibDeflateOptions, threshold: 0 } });
+    wss.on('connection', (ws) => ws.on('message', () => ws.send(text)));
+    const client = new impls.ws(url, { perMessageDeflate: true });
+    await once(client, 'open');
+    const before = client._socket.bytesRead;
+    client.send('go');
+    const [data] = await once(client, 'message');
+    assert.strictEqual(data.toString(), text);
+    const size = client._socket.bytesRead - before;
+    client.close();
+    await stopServer(wss);
+    return size;
+  }
+  const options = {
+    defaults: {},
+    'level 1': { level: 1 },
+    'memLevel 1': { memLevel: 1 },
+    'Z_HUFFMAN_ONLY': { strategy: 2 },
+    "ws's README example": { level: 3, memLevel: 7 },
+    'out of range': { level: 42, memLevel: 0, strategy: 9 }
+  };
+  const sizes = {};
+  for (const impl of ['ws', 'ws-rs']) {
+    sizes[impl] = {};
+    for (const [name, zlib] of Object.entries(options)) {
+      if (impl === 'ws' && name === 'out of range') continue; // zlib throws in ws
+      sizes[impl][name] = await wireSize(impl, zlib);
+    }
+  }
+  for (const impl of ['ws', 'ws-rs']) {
+    const s = sizes[impl];
+    // Each knob moves the output the same way in both.
+    assert.ok(s['memLevel 1'] > s.defaults, `${impl}: memLevel 1 compresses less`);
+    assert.ok(s.Z_HUFFMAN_ONLY > s['memLevel 1'], `${impl}: Huffman-only compresses least`);
+    assert.ok(s['level 1'] > s.defaults, `${impl}: level 1 compresses less`);
+    assert.ok(s.defaults < text.length / 2, impl);
+  }
+  // Huffman-only coding has no matches to choose: the same size from both zlibs.
+  assert.strictEqual(sizes['ws-rs'].Z_HUFFMAN_ONLY, sizes.ws.Z_HUFFMAN_ONLY);
+  // Nonsense values fall back to zlib's defaults rather than failing the connection.
+  assert.strictEqual(sizes['ws-rs']['out of range'], sizes['ws-rs'].defaults);
+});

@@ -138,20 +138,26 @@ function acceptAsClient(options, response) {
  * @param {Object} options perMessageDeflate options (zlibDeflateOptions.level)
  * @param {boolean} isServer Which side this connection is
  * @return {Object} `{ inflateWindowBits, inflateNoContextTakeover, deflateWindowBits,
- *     deflateNoContextTakeover, level }`
+ *     deflateNoContextTakeover, level, memLevel, strategy }`
  */
 function coreOptions(params, options, isServer) {
   const us = isServer ? 'server' : 'client';
   const peer = isServer ? 'client' : 'server';
   const bits = (v) => (typeof v === 'number' ? v : 15);
-  const level = options.zlibDeflateOptions && options.zlibDeflateOptions.level;
+  // ws hands zlibDeflateOptions to zlib with the negotiated windowBits in place of
+  // the user's; level, memLevel and strategy reach the core the same way (zlib's
+  // defaults where a value is missing or out of range; chunkSize has no meaning here).
+  const zlib = options.zlibDeflateOptions || {};
+  const within = (v, lo, hi, fallback) => (Number.isInteger(v) && v >= lo && v <= hi ? v : fallback);
   return {
     inflateWindowBits: bits(params[`${peer}_max_window_bits`]),
     inflateNoContextTakeover: !!params[`${peer}_no_context_takeover`],
     deflateWindowBits: bits(params[`${us}_max_window_bits`]),
     deflateNoContextTakeover: !!params[`${us}_no_context_takeover`],
-    // zlib's default level (Z_DEFAULT_COMPRESSION) is 6.
-    level: Number.isInteger(level) && level >= 0 && level <= 9 ? level : 6
+    // Z_DEFAULT_COMPRESSION (-1) is level 6.
+    level: within(zlib.level, 0, 9, 6),
+    memLevel: within(zlib.memLevel, 1, 9, 8),
+    strategy: within(zlib.strategy, 0, 4, 0)
   };
 }
 
@@ -218,7 +224,7 @@ class PerMessageDeflate {
   compress(data, fin, callback) {
     if (this._deflate === null) {
       const core = this.coreOptions();
-      this._deflate = new binding.DeflateStream(core.deflateWindowBits, core.deflateNoContextTakeover, core.level);
+      this._deflate = new binding.DeflateStream(core);
     }
     const stream = this._deflate;
     const out = stream.compress(typeof data === 'string' ? Buffer.from(data) : toBuffer(data), !!fin);

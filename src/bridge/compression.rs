@@ -7,6 +7,8 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use wsrs_proto::{inflate_message, Deflater, Inflater, ProtoError};
 
+use super::DeflateOptions;
+
 /// One side's compressor (`PerMessageDeflate#compress`).
 #[napi]
 pub struct DeflateStream {
@@ -15,11 +17,11 @@ pub struct DeflateStream {
 
 #[napi]
 impl DeflateStream {
-    /// `window_bits` 8-15, `level` 0-9 (clamped by the core).
+    /// The deflate side of an agreement, as `PerMessageDeflate#coreOptions` gives it.
     #[napi(constructor)]
-    pub fn new(window_bits: u32, no_context_takeover: bool, level: u32) -> Self {
+    pub fn new(options: DeflateOptions) -> Self {
         DeflateStream {
-            inner: Deflater::new(window_bits.min(15) as u8, no_context_takeover, level),
+            inner: options.deflater(),
         }
     }
 

@@ -17,7 +17,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use tokio::sync::mpsc;
-use wsrs_proto::{Config, Deflater, InflateConfig, Receiver, Role, Sender};
+use wsrs_proto::{Config, DeflateParams, Deflater, InflateConfig, Receiver, Role, Sender};
 
 use crate::io::connection::{self, Control, Op, OpBatch, Setup};
 use crate::io::events::EventQueue;
@@ -135,7 +135,25 @@ pub struct DeflateOptions {
     pub inflate_no_context_takeover: bool,
     pub deflate_window_bits: u32,
     pub deflate_no_context_takeover: bool,
+    /// zlib's level, memLevel and strategy (`zlibDeflateOptions`).
     pub level: u32,
+    pub mem_level: u32,
+    pub strategy: u32,
+}
+
+impl DeflateOptions {
+    /// The deflate side of this agreement.
+    pub fn deflater(&self) -> Deflater {
+        Deflater::with_params(
+            self.deflate_window_bits.min(15) as u8,
+            self.deflate_no_context_takeover,
+            DeflateParams {
+                level: self.level,
+                mem_level: self.mem_level.min(255) as u8,
+                strategy: self.strategy.min(255) as u8,
+            },
+        )
+    }
 }
 
 /// Protocol settings for a connection, with ws's option names.
@@ -174,13 +192,7 @@ impl AdoptOptions {
     }
 
     fn sender(&self) -> Sender {
-        Sender::new(self.deflate.as_ref().map(|d| {
-            Deflater::new(
-                d.deflate_window_bits.min(15) as u8,
-                d.deflate_no_context_takeover,
-                d.level,
-            )
-        }))
+        Sender::new(self.deflate.as_ref().map(DeflateOptions::deflater))
     }
 }
 

@@ -17,7 +17,8 @@
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
+use flate2::{Decompress, FlushDecompress, Status};
+use zlib_rs::{DeflateConfig, DeflateFlush, Strategy};
 
 use crate::error::ProtoError;
 
@@ -129,12 +130,69 @@ impl History {
     }
 }
 
+/// zlib's deflate tuning, as ws passes `zlibDeflateOptions` to zlib: `level` 0-9,
+/// `mem_level` 1-9 (the size of the hash and literal buffers: memory for speed and
+/// ratio) and `strategy` 0-4 (`Z_DEFAULT_STRATEGY`, `Z_FILTERED`, `Z_HUFFMAN_ONLY`,
+/// `Z_RLE`, `Z_FIXED`). Out-of-range values fall back to zlib's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateParams {
+    pub level: u32,
+    pub mem_level: u8,
+    pub strategy: u8,
+}
+
+impl DeflateParams {
+    /// zlib's defaults at `level`.
+    pub fn level(level: u32) -> Self {
+        DeflateParams {
+            level,
+            mem_level: 8,
+            strategy: 0,
+        }
+    }
+
+    fn checked(self) -> Self {
+        DeflateParams {
+            level: if self.level <= 9 { self.level } else { 6 },
+            mem_level: if (1..=9).contains(&self.mem_level) {
+                self.mem_level
+            } else {
+                8
+            },
+            strategy: if self.strategy <= 4 { self.strategy } else { 0 },
+        }
+    }
+}
+
 /// What pooled contexts must agree on to be interchangeable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Key {
     window_bits: u8,
-    /// Deflate only; 0 for inflate contexts.
-    level: u32,
+    /// Deflate only; zlib's defaults for inflate contexts.
+    params: DeflateParams,
+}
+
+/// A deflate context: zlib-rs's own API, because flate2's cannot set `mem_level` or
+/// `strategy` (ws users tune both through `zlibDeflateOptions`).
+struct Compress(zlib_rs::Deflate);
+
+impl Compress {
+    fn total_in(&self) -> u64 {
+        self.0.total_in()
+    }
+
+    /// Compresses into `out`'s spare capacity and grows it by what was produced.
+    fn compress_vec(&mut self, input: &[u8], out: &mut Vec<u8>, flush: DeflateFlush) {
+        let before = self.0.total_out();
+        // Compressing into a buffer only fails on a misused stream, which this is not;
+        // a full buffer is reported as progress, and the caller loops.
+        let _ = self
+            .0
+            .compress_uninit(input, out.spare_capacity_mut(), flush);
+        let produced = (self.0.total_out() - before) as usize;
+        // Safe: zlib-rs wrote `produced` bytes at the start of the spare capacity.
+        unsafe { out.set_len(out.len() + produced) };
+    }
 }
 
 /// Idle contexts kept per thread and kind; more are freed.
@@ -183,13 +241,27 @@ trait Context: Sized + 'static {
 
 impl Context for Compress {
     fn create(key: Key) -> Self {
-        Compress::new_with_window_bits(Compression::new(key.level), false, key.window_bits)
+        let p = key.params;
+        Compress(zlib_rs::Deflate::new_with_config(DeflateConfig {
+            level: p.level as i32,
+            // Negative: a raw stream, no zlib header.
+            window_bits: -i32::from(key.window_bits),
+            mem_level: i32::from(p.mem_level),
+            strategy: match p.strategy {
+                1 => Strategy::Filtered,
+                2 => Strategy::HuffmanOnly,
+                3 => Strategy::Rle,
+                4 => Strategy::Fixed,
+                _ => Strategy::Default,
+            },
+            ..DeflateConfig::default()
+        }))
     }
     fn reset(&mut self) {
-        Compress::reset(self);
+        self.0.reset();
     }
     fn prime(&mut self, dictionary: &[u8]) {
-        let _ = self.set_dictionary(dictionary);
+        let _ = self.0.set_dictionary(dictionary);
     }
     fn pool() -> &'static LocalKey<Pool<Self>> {
         &DEFLATE_POOL
@@ -299,7 +371,7 @@ impl Inflater {
     pub fn new(window_bits: u8, no_context_takeover: bool) -> Self {
         let key = Key {
             window_bits: usable_window_bits(window_bits),
-            level: 0,
+            params: DeflateParams::level(0),
         };
         Inflater {
             stream: Stream::new(key, !no_context_takeover),
@@ -413,9 +485,18 @@ impl Deflater {
     /// `window_bits`: our negotiated maximum; `no_context_takeover`: reset after each
     /// message; `level`: zlib level 0-9.
     pub fn new(window_bits: u8, no_context_takeover: bool, level: u32) -> Self {
+        Self::with_params(
+            window_bits,
+            no_context_takeover,
+            DeflateParams::level(level.min(9)),
+        )
+    }
+
+    /// As [`Deflater::new`], with zlib's `mem_level` and `strategy` too.
+    pub fn with_params(window_bits: u8, no_context_takeover: bool, params: DeflateParams) -> Self {
         let key = Key {
             window_bits: usable_window_bits(window_bits),
-            level: level.min(9),
+            params: params.checked(),
         };
         Deflater {
             stream: Stream::new(key, !no_context_takeover),
@@ -433,7 +514,7 @@ impl Deflater {
             out.reserve(input.len() / 2 + 64);
             let before = ctx.total_in();
             // Compressing into a Vec only fails on a misused stream, which this is not.
-            let _ = ctx.compress_vec(input, out, FlushCompress::Sync);
+            ctx.compress_vec(input, out, DeflateFlush::SyncFlush);
             input = &input[(ctx.total_in() - before) as usize..];
             if input.is_empty() && out.capacity() > out.len() {
                 break;
@@ -468,6 +549,55 @@ impl Deflater {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// zlib's memLevel and strategy change what is produced, every combination still
+    /// inflates to the input, and out-of-range values act as zlib's defaults.
+    #[test]
+    fn deflate_params_take_effect_and_round_trip() {
+        let text: Vec<u8> = (0..20_000u32)
+            .map(|i| {
+                b"the quick brown fox jumps over the lazy dog "[(i % 44) as usize]
+                    ^ (i % 7 == 0) as u8
+            })
+            .collect();
+        let compress = |params: DeflateParams| {
+            let mut out = Vec::new();
+            Deflater::with_params(15, false, params).compress(&text, true, &mut out);
+            out
+        };
+        let default = compress(DeflateParams::level(6));
+        for mem_level in 1..=9u8 {
+            for strategy in 0..=4u8 {
+                let params = DeflateParams {
+                    level: 6,
+                    mem_level,
+                    strategy,
+                };
+                let wire = compress(params);
+                let mut back = Vec::new();
+                let mut inflater = Inflater::new(15, false);
+                inflater.inflate(&wire, &mut back, 0).unwrap();
+                inflater.finish(&mut back, 0).unwrap();
+                assert_eq!(back, text, "{params:?}");
+            }
+        }
+        let huffman = compress(DeflateParams {
+            strategy: 2,
+            ..DeflateParams::level(6)
+        });
+        assert!(huffman.len() > default.len() * 2);
+        let small_mem = compress(DeflateParams {
+            mem_level: 1,
+            ..DeflateParams::level(6)
+        });
+        assert_ne!(small_mem, default);
+        let nonsense = compress(DeflateParams {
+            level: 42,
+            mem_level: 0,
+            strategy: 9,
+        });
+        assert_eq!(nonsense, default);
+    }
 
     #[test]
     fn rfc_7692_examples() {
