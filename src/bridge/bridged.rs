@@ -11,7 +11,7 @@ use napi_derive::napi;
 use wsrs_proto::{Receiver, Sender};
 
 use super::{take_batch, AdoptOptions, Batch, BridgedWrite, EnvState};
-use crate::io::connection::{context_idle, encode_batch, OpBatch};
+use crate::io::connection::{context_idle, deflate_context_idle, encode_batch, OpBatch};
 use crate::io::events::Recorder;
 
 /// The protocol state of one bridged connection.
@@ -95,13 +95,13 @@ pub fn bridged_close(state: &External<EnvState>, id: u32) {
 /// one, so JS can stop sweeping when none does.
 #[napi(catch_unwind)]
 pub fn bridged_release_idle(state: &External<EnvState>) -> u32 {
-    let idle = context_idle();
+    let (inflate_idle, deflate_idle) = (context_idle(), deflate_context_idle());
     let mut holding = 0;
     for conn in state.bridged.borrow_mut().values_mut() {
-        if conn.last_read.elapsed() >= idle {
+        if conn.last_read.elapsed() >= inflate_idle {
             conn.receiver.release_idle_context();
         }
-        if conn.last_write.elapsed() >= idle {
+        if conn.last_write.elapsed() >= deflate_idle {
             conn.writer.release_idle_context();
         }
         if conn.receiver.holds_context() || conn.writer.holds_context() {
@@ -111,8 +111,12 @@ pub fn bridged_release_idle(state: &External<EnvState>) -> u32 {
     holding
 }
 
-/// The deflate idle time in milliseconds (`WS_RS_DEFLATE_IDLE_MS`), for JS's sweep.
+/// The shorter of the two idle times in milliseconds (`WS_RS_DEFLATE_IDLE_MS`), for
+/// JS's sweep.
 #[napi(catch_unwind)]
 pub fn deflate_idle_ms() -> u32 {
-    context_idle().as_millis().min(u32::MAX as u128) as u32
+    context_idle()
+        .min(deflate_context_idle())
+        .as_millis()
+        .min(u32::MAX as u128) as u32
 }

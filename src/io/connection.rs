@@ -176,7 +176,7 @@ async fn read_loop(
         let ready = tokio::select! {
             ready = r.readable() => ready,
             _ = control.killed() => return,
-            _ = idle_timeout(), if receiver.holds_context() => {
+            _ = idle_timeout(context_idle), if receiver.holds_context() => {
                 receiver.release_idle_context();
                 continue;
             }
@@ -240,7 +240,7 @@ async fn write_loop(
                 biased;
                 b = ops.recv() => b,
                 _ = control.killed() => return,
-                _ = idle_timeout(), if writer.holds_context() => {
+                _ = idle_timeout(deflate_context_idle), if writer.holds_context() => {
                     writer.release_idle_context();
                     continue;
                 }
@@ -284,27 +284,37 @@ async fn write_loop(
     }
 }
 
-/// How long each half of a connection may go without receiving (or sending) before
-/// it gives its permessage-deflate context back to the io thread's pool (a zlib-rs
-/// deflate context is about 300 KiB), keeping only a window of history to resume the
-/// stream with: `WS_RS_DEFLATE_IDLE_MS`, default 5 s. Priming a context again costs
-/// about as much as compressing 16 KiB, so this only needs to exceed the gaps between
-/// messages of busy connections.
+/// How long a connection's inflating half may go without receiving before it gives
+/// its permessage-deflate context back to the io thread's pool, keeping the window of
+/// history the peer may still refer to: `WS_RS_DEFLATE_IDLE_MS`, default 5 s (an
+/// inflate context is small, and priming it again is a copy of the window).
 pub fn context_idle() -> Duration {
-    static IDLE: OnceLock<Duration> = OnceLock::new();
+    idle_from_env().unwrap_or(Duration::from_secs(5))
+}
+
+/// The same for the deflating half, whose context is the big one (zlib-rs zeroes some
+/// 300 KiB for it): `WS_RS_DEFLATE_IDLE_MS`, default 250 ms. A deflater resumes from
+/// only [`wsrs_proto::DEFLATE_HISTORY`] bytes of what it sent, so priming a fresh
+/// context costs about as much as compressing that much; busy connections (a message
+/// at least every 250 ms) never pay it, and quiet ones stay small.
+pub fn deflate_context_idle() -> Duration {
+    idle_from_env().unwrap_or(Duration::from_millis(250))
+}
+
+fn idle_from_env() -> Option<Duration> {
+    static IDLE: OnceLock<Option<Duration>> = OnceLock::new();
     *IDLE.get_or_init(|| {
-        let ms = std::env::var("WS_RS_DEFLATE_IDLE_MS")
+        std::env::var("WS_RS_DEFLATE_IDLE_MS")
             .ok()
             .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(5000);
-        Duration::from_millis(ms)
+            .map(Duration::from_millis)
     })
 }
 
-/// Completes after [`context_idle`]. Lazy, unlike `sleep(...)`: `select!` builds the
-/// futures of disabled branches too, and plain connections should not read the clock.
-async fn idle_timeout() {
-    tokio::time::sleep(context_idle()).await
+/// Completes after `idle`. Lazy, unlike `sleep(...)`: `select!` builds the futures of
+/// disabled branches too, and plain connections should not read the clock.
+async fn idle_timeout(idle: fn() -> Duration) {
+    tokio::time::sleep(idle()).await
 }
 
 /// A write buffer larger than this is released after each write.

@@ -10,19 +10,27 @@
 //!   back to it (reset) when no longer needed;
 //! - without context takeover that is after every message;
 //! - with context takeover the caller may [`Deflater::release_idle`] /
-//!   [`Inflater::release_idle`] between messages. The side keeps the last window's worth
-//!   of message bytes and primes the next context with them as a preset dictionary, so
-//!   the stream stays exactly as the peer expects.
+//!   [`Inflater::release_idle`] between messages. The inflater keeps the last window's
+//!   worth of message bytes (the peer may refer to any of it), the deflater only its
+//!   last [`DEFLATE_HISTORY`] bytes; each primes its next context with them as a preset
+//!   dictionary, so the stream stays exactly as the peer expects.
+//!
+//! Deflate contexts are made by `crate::zstream` (zlib-rs's zlib-style API, state
+//! mapped from the kernel); inflate contexts by flate2 on zlib-rs.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
 use flate2::{Decompress, FlushDecompress, Status};
-use zlib_rs::{DeflateConfig, DeflateFlush, Strategy};
 
 use crate::error::ProtoError;
 
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
+/// Bytes of its own history a deflater primes a fresh context with. The inflater needs
+/// the whole window (the peer may refer to any of it), but a deflater may refer to as
+/// little of what it sent as it likes: a shorter history makes resuming cheap (priming
+/// hashes every byte) and an idle connection small, for a little compression ratio.
+pub const DEFLATE_HISTORY: usize = 8 * 1024;
 /// Inflated bytes produced per step, so `maxPayload` is checked every this many bytes.
 const STEP: usize = 32 * 1024;
 /// Least spare room worth an inflate step; below it the buffer grows first.
@@ -85,11 +93,12 @@ struct History {
 }
 
 impl History {
-    fn new(window_bits: u8) -> Self {
+    /// The last `min(2^window_bits, limit)` bytes.
+    fn new(window_bits: u8, limit: usize) -> Self {
         History {
             ring: Vec::new(),
             head: 0,
-            window: 1 << window_bits,
+            window: (1usize << window_bits).min(limit).max(1),
         }
     }
 
@@ -172,31 +181,12 @@ struct Key {
     params: DeflateParams,
 }
 
-/// A deflate context: zlib-rs's own API, because flate2's cannot set `mem_level` or
-/// `strategy` (ws users tune both through `zlibDeflateOptions`).
-struct Compress(zlib_rs::Deflate);
+use crate::zstream::DeflateContext as Compress;
 
-impl Compress {
-    fn total_in(&self) -> u64 {
-        self.0.total_in()
-    }
-
-    /// Compresses into `out`'s spare capacity and grows it by what was produced.
-    fn compress_vec(&mut self, input: &[u8], out: &mut Vec<u8>, flush: DeflateFlush) {
-        let before = self.0.total_out();
-        // Compressing into a buffer only fails on a misused stream, which this is not;
-        // a full buffer is reported as progress, and the caller loops.
-        let _ = self
-            .0
-            .compress_uninit(input, out.spare_capacity_mut(), flush);
-        let produced = (self.0.total_out() - before) as usize;
-        // Safe: zlib-rs wrote `produced` bytes at the start of the spare capacity.
-        unsafe { out.set_len(out.len() + produced) };
-    }
-}
-
-/// Idle contexts kept per thread and kind; more are freed.
-const POOL_KEEP: usize = 4;
+/// Idle contexts kept per thread and kind; more are freed. A fresh deflate context
+/// costs about 80 µs more than a pooled one (mapping and zeroing its state), so the
+/// pool covers a burst of connections resuming at once; at most 16 × ~300 KiB.
+const POOL_KEEP: usize = 16;
 
 type Pool<C> = RefCell<Vec<(Key, C)>>;
 
@@ -242,26 +232,18 @@ trait Context: Sized + 'static {
 impl Context for Compress {
     fn create(key: Key) -> Self {
         let p = key.params;
-        Compress(zlib_rs::Deflate::new_with_config(DeflateConfig {
-            level: p.level as i32,
-            // Negative: a raw stream, no zlib header.
-            window_bits: -i32::from(key.window_bits),
-            mem_level: i32::from(p.mem_level),
-            strategy: match p.strategy {
-                1 => Strategy::Filtered,
-                2 => Strategy::HuffmanOnly,
-                3 => Strategy::Rle,
-                4 => Strategy::Fixed,
-                _ => Strategy::Default,
-            },
-            ..DeflateConfig::default()
-        }))
+        Compress::new(
+            p.level as i32,
+            i32::from(key.window_bits),
+            i32::from(p.mem_level),
+            i32::from(p.strategy),
+        )
     }
     fn reset(&mut self) {
-        self.0.reset();
+        Compress::reset(self);
     }
     fn prime(&mut self, dictionary: &[u8]) {
-        let _ = self.0.set_dictionary(dictionary);
+        self.set_dictionary(dictionary);
     }
     fn pool() -> &'static LocalKey<Pool<Self>> {
         &DEFLATE_POOL
@@ -294,12 +276,13 @@ struct Stream<C: Context> {
 }
 
 impl<C: Context> Stream<C> {
-    fn new(key: Key, takeover: bool) -> Self {
+    /// `history`: most bytes kept to resume from (see [`DEFLATE_HISTORY`]).
+    fn new(key: Key, takeover: bool, history: usize) -> Self {
         Stream {
             ctx: None,
             key,
             takeover,
-            history: History::new(key.window_bits),
+            history: History::new(key.window_bits, history),
             mid_message: false,
         }
     }
@@ -374,7 +357,7 @@ impl Inflater {
             params: DeflateParams::level(0),
         };
         Inflater {
-            stream: Stream::new(key, !no_context_takeover),
+            stream: Stream::new(key, !no_context_takeover, usize::MAX),
         }
     }
 
@@ -499,7 +482,7 @@ impl Deflater {
             params: params.checked(),
         };
         Deflater {
-            stream: Stream::new(key, !no_context_takeover),
+            stream: Stream::new(key, !no_context_takeover, DEFLATE_HISTORY),
         }
     }
 
@@ -514,7 +497,7 @@ impl Deflater {
             out.reserve(input.len() / 2 + 64);
             let before = ctx.total_in();
             // Compressing into a Vec only fails on a misused stream, which this is not.
-            ctx.compress_vec(input, out, DeflateFlush::SyncFlush);
+            ctx.compress_sync(input, out);
             input = &input[(ctx.total_in() - before) as usize..];
             if input.is_empty() && out.capacity() > out.len() {
                 break;
@@ -738,7 +721,7 @@ mod tests {
     fn history_keeps_the_last_window_in_order() {
         let stream: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
         for pieces in [1usize, 7, 100, 511, 512, 513, 3000] {
-            let mut h = History::new(9);
+            let mut h = History::new(9, usize::MAX);
             let mut at = 0;
             let mut n = 0;
             while at < stream.len() {

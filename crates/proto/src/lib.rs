@@ -16,9 +16,12 @@ mod mask;
 mod receiver;
 mod sender;
 mod utf8;
+mod zstream;
 
 pub use close::{encode_close_payload, is_valid_close_code};
-pub use deflate::{inflate_message, DeflateParams, Deflater, InflateConfig, Inflater};
+pub use deflate::{
+    inflate_message, DeflateParams, Deflater, InflateConfig, Inflater, DEFLATE_HISTORY,
+};
 pub use error::ProtoError;
 pub use frame::{encode_frame, encode_header, header_len, Opcode};
 pub use mask::{apply_mask, MaskGen};
