@@ -1,0 +1,4 @@
+'use strict';
+
+// require('ws-rs/nodejs-websocket'): nodejs-websocket's API on ws-rs.
+module.exports = require('./lib/adapters/nodejs-websocket');
