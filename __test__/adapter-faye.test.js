@@ -13,15 +13,7 @@ const libs = {
   adapter: require('../faye')
 };
 
-const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(predicate, what) {
-  for (let i = 0; i < 400; i++) {
-    if (predicate()) return;
-    await wait(5);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const { until } = require('./helpers');
 
 /** A minimal HTTP CONNECT proxy; counts the tunnels it opened. */
 async function startProxy() {

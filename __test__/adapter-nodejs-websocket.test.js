@@ -11,15 +11,7 @@ const libs = {
   adapter: require('../nodejs-websocket')
 };
 
-const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(predicate, what) {
-  for (let i = 0; i < 400; i++) {
-    if (predicate()) return;
-    await wait(5);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const { until } = require('./helpers');
 
 /** Collects a `binary` stream into one Buffer. */
 function collect(inStream) {

@@ -169,7 +169,17 @@ function acceptFor(key) {
   return crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
 }
 
+/** Polls `predicate` every 5 ms for up to 2 s; rejects naming `what` if it stays false. */
+async function until(predicate, what) {
+  for (let i = 0; i < 400; i++) {
+    if (predicate()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 module.exports = {
+  until,
   impls,
   pairs,
   startServer,
