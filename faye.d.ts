@@ -59,6 +59,26 @@ declare namespace FayeWebSocket {
   class Client extends FayeSocket {
     constructor(url: string, protocols?: string[] | null, options?: ClientOptions);
   }
+
+  /** Server-sent events on an HTTP response's socket. */
+  class EventSource extends Stream {
+    constructor(
+      request: http.IncomingMessage,
+      response: http.ServerResponse,
+      options?: { headers?: Record<string, string>; retry?: number; ping?: number }
+    );
+    static isEventSource(request: http.IncomingMessage): boolean;
+    readonly url: string;
+    readonly lastEventId: string;
+    readyState: 0 | 1 | 3;
+    onopen: ((event: Event) => void) | null;
+    onclose: ((event: Event) => void) | null;
+    send(message: unknown, options?: { event?: string; id?: string }): boolean;
+    ping(): boolean;
+    close(): boolean;
+    addEventListener(type: 'open' | 'close', listener: (event: Event) => void): void;
+    removeEventListener(type: string, listener: (event: Event) => void): void;
+  }
 }
 
 declare class FayeWebSocket extends FayeSocket {

@@ -136,3 +136,38 @@ test('faye: the socket is a stream: ws.pipe(ws) echoes', async () => {
   assert.deepStrictEqual(results.adapter, results.real);
   assert.deepStrictEqual(results.adapter, ['one', 'two']);
 });
+
+test('faye: EventSource streams the same bytes as faye-websocket\'s', async () => {
+  const results = {};
+  for (const lib of ['real', 'adapter']) {
+    const events = [];
+    const server = http.createServer((request, response) => {
+      const EventSource = libs[lib].EventSource;
+      events.push(['isEventSource', EventSource.isEventSource(request)]);
+      const es = new EventSource(request, response, { headers: { 'X-Stream': 'yes' }, retry: 2, ping: 100 });
+      events.push(['url', es.url.replace(/127\.0\.0\.1:\d+/, 'HOST'), 'lastEventId', es.lastEventId]);
+      es.onopen = () => {
+        events.push(['open', es.readyState]);
+        es.send('first');
+        es.send('two\nlines', { event: 'update', id: '42' });
+        es.ping();
+        es.close();
+      };
+      es.addEventListener('close', () => events.push(['close', es.readyState, es.send('late')]));
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const body = await new Promise((resolve, reject) => {
+      const socket = net.connect(server.address().port, '127.0.0.1', () => {
+        socket.write('GET /stream?x=1 HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nLast-Event-ID: 7\r\n\r\n');
+      });
+      const chunks = [];
+      socket.on('data', (c) => chunks.push(c));
+      socket.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      socket.on('error', reject);
+    });
+    await new Promise((resolve) => server.close(resolve));
+    results[lib] = { events, body };
+  }
+  assert.deepStrictEqual(results.adapter, results.real);
+  assert.match(results.adapter.body, /retry: 2000\r\n\r\ndata: first\r\n\r\nevent: update\r\nid: 42\r\ndata: two\ndata: lines/);
+});

@@ -13,3 +13,9 @@ server.on('upgrade', (request: http.IncomingMessage, socket, body: Buffer) => {
 const client = new WebSocket.Client('ws://localhost:8000/', [], { proxy: { origin: 'http://proxy:3128' } });
 client.onopen = () => client.ping('x', () => client.close(1000, 'done'));
 client.onmessage = (event) => console.log(event.data);
+
+http.createServer((request, response) => {
+  if (!WebSocket.EventSource.isEventSource(request)) return;
+  const es = new WebSocket.EventSource(request, response, { retry: 10 });
+  es.onopen = () => es.send('hello', { event: 'greeting', id: es.lastEventId || '1' });
+});

@@ -7,7 +7,7 @@
  * CONNECT `proxy`) and `WebSocket.isWebSocket`. Every frame goes through ws-rs's
  * WebSocket and its Rust core; this module maps faye's names, events and states.
  *
- * Not here yet: `WebSocket.EventSource`.
+ * `WebSocket.EventSource` (server-sent events) is in faye-eventsource.js.
  */
 
 const net = require('net');
@@ -15,6 +15,8 @@ const tls = require('tls');
 const { Stream } = require('stream');
 
 const WebSocket = require('../websocket');
+const Event = require('./faye-event');
+const EventSource = require('./faye-eventsource');
 const WebSocketServer = require('../websocket-server');
 
 const CONNECTING = 0;
@@ -29,27 +31,6 @@ const kWs = Symbol('ws');
 const kQueue = Symbol('queue');
 const kPings = Symbol('pings');
 const kPingTimer = Symbol('pingTimer');
-
-/** faye's event object: its type and the given fields, with `target`. */
-class Event {
-  constructor(type, fields) {
-    this.type = type;
-    Object.assign(this, fields);
-  }
-
-  initEvent(type, bubbles, cancelable) {
-    this.type = type;
-    this.bubbles = bubbles;
-    this.cancelable = cancelable;
-  }
-
-  stopPropagation() {}
-
-  preventDefault() {}
-}
-Event.CAPTURING_PHASE = 1;
-Event.AT_TARGET = 2;
-Event.BUBBLING_PHASE = 3;
 
 /** As websocket-driver: an unknown option key throws. */
 function validateOptions(options, validKeys) {
@@ -383,6 +364,7 @@ class Client extends FayeSocket {
 
 FayeWebSocket.WebSocket = FayeWebSocket;
 FayeWebSocket.Client = Client;
+FayeWebSocket.EventSource = EventSource;
 FayeWebSocket.CONNECTING = CONNECTING;
 FayeWebSocket.OPEN = OPEN;
 FayeWebSocket.CLOSING = CLOSING;
