@@ -25,4 +25,26 @@ Event.CAPTURING_PHASE = 1;
 Event.AT_TARGET = 2;
 Event.BUBBLING_PHASE = 3;
 
-module.exports = Event;
+/**
+ * faye's EventTarget methods, for classes that are EventEmitters: `on…` attributes
+ * run first, then the listeners of the event's type.
+ */
+const eventTarget = {
+  addEventListener(type, listener) {
+    this.on(type, listener);
+  },
+
+  removeEventListener(type, listener) {
+    this.removeListener(type, listener);
+  },
+
+  dispatchEvent(event) {
+    event.target = event.currentTarget = this;
+    event.eventPhase = Event.AT_TARGET;
+    const handler = this[`on${event.type}`];
+    if (typeof handler === 'function') handler.call(this, event);
+    this.emit(event.type, event);
+  }
+};
+
+module.exports = { Event, eventTarget };

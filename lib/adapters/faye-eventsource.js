@@ -9,7 +9,7 @@
 
 const { Stream } = require('stream');
 
-const Event = require('./faye-event');
+const { Event, eventTarget } = require('./faye-event');
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -140,23 +140,9 @@ class EventSource extends Stream {
     this.dispatchEvent(new Event('close'));
     return true;
   }
-
-  addEventListener(type, listener) {
-    this.on(type, listener);
-  }
-
-  removeEventListener(type, listener) {
-    this.removeListener(type, listener);
-  }
-
-  dispatchEvent(event) {
-    event.target = event.currentTarget = this;
-    event.eventPhase = Event.AT_TARGET;
-    const handler = this[`on${event.type}`];
-    if (typeof handler === 'function') handler.call(this, event);
-    this.emit(event.type, event);
-  }
 }
+
+Object.assign(EventSource.prototype, eventTarget);
 
 EventSource.DEFAULT_PING = DEFAULT_PING;
 EventSource.DEFAULT_RETRY = DEFAULT_RETRY;

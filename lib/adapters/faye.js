@@ -15,7 +15,7 @@ const tls = require('tls');
 const { Stream } = require('stream');
 
 const WebSocket = require('../websocket');
-const Event = require('./faye-event');
+const { Event, eventTarget } = require('./faye-event');
 const EventSource = require('./faye-eventsource');
 const WebSocketServer = require('../websocket-server');
 
@@ -187,23 +187,9 @@ class FayeSocket extends Stream {
   resume() {
     if (this[kWs] !== null) this[kWs].resume();
   }
-
-  addEventListener(type, listener) {
-    this.on(type, listener);
-  }
-
-  removeEventListener(type, listener) {
-    this.removeListener(type, listener);
-  }
-
-  dispatchEvent(event) {
-    event.target = event.currentTarget = this;
-    event.eventPhase = Event.AT_TARGET;
-    const handler = this[`on${event.type}`];
-    if (typeof handler === 'function') handler.call(this, event);
-    this.emit(event.type, event);
-  }
 }
+
+Object.assign(FayeSocket.prototype, eventTarget);
 
 /** Whether `extensions` asks for permessage-deflate (faye takes extension objects). */
 function wantsDeflate(extensions) {
