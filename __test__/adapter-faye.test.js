@@ -28,6 +28,9 @@ async function startProxy() {
       upstream.pipe(client);
       client.pipe(upstream);
     });
+    // Either side gone ends the tunnel (a half-closed end would keep it open).
+    upstream.on('close', () => client.destroy());
+    client.on('close', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
     client.on('error', () => upstream.destroy());
   });
@@ -170,4 +173,38 @@ test('faye: EventSource streams the same bytes as faye-websocket\'s', async () =
   }
   assert.deepStrictEqual(results.adapter, results.real);
   assert.match(results.adapter.body, /retry: 2000\r\n\r\ndata: first\r\n\r\nevent: update\r\nid: 42\r\ndata: two\ndata: lines/);
+});
+
+test('faye: wss:// through a CONNECT proxy, TLS to the target inside the tunnel', async () => {
+  const https = require('https');
+  const fs = require('fs');
+  const path = require('path');
+  const cert = fs.readFileSync(path.join(__dirname, 'fixtures', 'cert.pem'));
+  const key = fs.readFileSync(path.join(__dirname, 'fixtures', 'key.pem'));
+  const results = {};
+  for (const lib of ['real', 'adapter']) {
+    const server = https.createServer({ cert, key });
+    server.on('upgrade', (request, socket, body) => {
+      const ws = new libs.adapter(request, socket, body);
+      ws.on('message', (event) => ws.send(`secure ${event.data}`));
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const proxy = await startProxy();
+    const client = new libs[lib].Client(`wss://localhost:${server.address().port}/`, [], {
+      tls: { ca: cert },
+      proxy: { origin: `http://127.0.0.1:${proxy.address().port}` }
+    });
+    const got = await new Promise((resolve, reject) => {
+      client.on('open', () => client.send('hi'));
+      client.on('message', (event) => resolve([client.url.replace(/:\d+/, ':PORT'), event.data]));
+      client.on('error', (event) => reject(new Error(event.message)));
+    });
+    client.close();
+    await new Promise((resolve) => client.on('close', resolve));
+    await new Promise((resolve) => proxy.close(resolve));
+    await new Promise((resolve) => server.close(resolve));
+    results[lib] = [...got, proxy.tunnels.map((t) => t.to.replace(/:\d+$/, ':PORT'))];
+  }
+  assert.deepStrictEqual(results.adapter, results.real);
+  assert.deepStrictEqual(results.adapter, ['wss://localhost:PORT/', 'secure hi', ['localhost:PORT']]);
 });

@@ -293,6 +293,8 @@ function proxiedConnection(proxy, target, originTLS) {
         return;
       }
       const secured = tls.connect({ socket, servername: target.hostname, ...originTLS });
+      // The tunnel goes with the TLS session inside it.
+      secured.once('close', () => socket.destroy());
       secured.once('secureConnect', () => done(null, secured));
       secured.once('error', (err) => done(err));
     };
