@@ -6,8 +6,9 @@
 // holds cargo or rustc is dropped, CARGO_HOME/RUSTUP_HOME point nowhere), it
 // `npm install`s the tarballs of `npm run pack:all` (root + linux-x64-gnu), then:
 //
-// 1. runs an echo server and client through `require('ws-rs')` and checks the binary
-//    came from the platform package and the root package holds none;
+// 1. runs an echo server and client through `require('ws-rs')`, loads the adapters'
+//    entry points, and checks the binary came from the platform package and the root
+//    package holds none;
 // 2. compiles a TypeScript file against the installed types with `tsc --strict`;
 // 3. in a second project with the root package alone (optional dependencies omitted),
 //    checks that `require('ws-rs')` fails with a message naming the missing package.
@@ -83,6 +84,10 @@ const loaded = Object.keys(require.cache).filter((f) => f.endsWith('.node'));
 assert.deepStrictEqual(loaded.map((f) => path.relative(__dirname, f)), [
   path.join('node_modules', 'ws-rs-${HOST}', 'ws-rs.${HOST}.node')
 ]);
+// The adapters' entry points ship too.
+assert.strictEqual(typeof require('ws-rs/faye').Client, 'function');
+assert.strictEqual(typeof require('ws-rs/nodejs-websocket').createServer, 'function');
+assert.strictEqual(typeof require('ws-rs/fibjs').upgrade, 'function');
 const shipped = fs.readdirSync(path.join(__dirname, 'node_modules', 'ws-rs'), { recursive: true });
 assert.deepStrictEqual(shipped.filter((f) => String(f).endsWith('.node')), []);
 
