@@ -15,9 +15,10 @@ const libs = {
 
 const { until } = require('./helpers');
 
-/** A minimal HTTP CONNECT proxy; counts the tunnels it opened. */
-async function startProxy() {
-  const proxy = http.createServer((req, res) => res.writeHead(405).end());
+/** A minimal HTTP CONNECT proxy (over TLS with `tlsOptions`); counts its tunnels. */
+async function startProxy(tlsOptions) {
+  const handler = (req, res) => res.writeHead(405).end();
+  const proxy = tlsOptions ? require('https').createServer(tlsOptions, handler) : http.createServer(handler);
   proxy.tunnels = [];
   proxy.on('connect', (req, client, head) => {
     proxy.tunnels.push({ to: req.url, header: req.headers['x-proxy'] });
@@ -175,24 +176,31 @@ test('faye: EventSource streams the same bytes as faye-websocket\'s', async () =
   assert.match(results.adapter.body, /retry: 2000\r\n\r\ndata: first\r\n\r\nevent: update\r\nid: 42\r\ndata: two\ndata: lines/);
 });
 
-test('faye: wss:// through a CONNECT proxy, TLS to the target inside the tunnel', async () => {
+test('faye: wss:// through an http and an https CONNECT proxy, TLS to the target inside the tunnel', async () => {
   const https = require('https');
   const fs = require('fs');
   const path = require('path');
   const cert = fs.readFileSync(path.join(__dirname, 'fixtures', 'cert.pem'));
   const key = fs.readFileSync(path.join(__dirname, 'fixtures', 'key.pem'));
   const results = {};
-  for (const lib of ['real', 'adapter']) {
+  for (const [lib, secureProxy] of [
+    ['real', false],
+    ['adapter', false],
+    ['real', true],
+    ['adapter', true]
+  ]) {
     const server = https.createServer({ cert, key });
     server.on('upgrade', (request, socket, body) => {
       const ws = new libs.adapter(request, socket, body);
       ws.on('message', (event) => ws.send(`secure ${event.data}`));
     });
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const proxy = await startProxy();
+    const proxy = await startProxy(secureProxy ? { cert, key } : undefined);
     const client = new libs[lib].Client(`wss://localhost:${server.address().port}/`, [], {
       tls: { ca: cert },
-      proxy: { origin: `http://127.0.0.1:${proxy.address().port}` }
+      proxy: secureProxy
+        ? { origin: `https://localhost:${proxy.address().port}`, tls: { ca: cert } }
+        : { origin: `http://127.0.0.1:${proxy.address().port}` }
     });
     const got = await new Promise((resolve, reject) => {
       client.on('open', () => client.send('hi'));
@@ -203,8 +211,13 @@ test('faye: wss:// through a CONNECT proxy, TLS to the target inside the tunnel'
     await new Promise((resolve) => client.on('close', resolve));
     await new Promise((resolve) => proxy.close(resolve));
     await new Promise((resolve) => server.close(resolve));
-    results[lib] = [...got, proxy.tunnels.map((t) => t.to.replace(/:\d+$/, ':PORT'))];
+    results[`${lib} ${secureProxy ? 'https' : 'http'} proxy`] = [...got, proxy.tunnels.map((t) => t.to.replace(/:\d+$/, ':PORT'))];
   }
-  assert.deepStrictEqual(results.adapter, results.real);
-  assert.deepStrictEqual(results.adapter, ['wss://localhost:PORT/', 'secure hi', ['localhost:PORT']]);
+  const expected = ['wss://localhost:PORT/', 'secure hi', ['localhost:PORT']];
+  assert.deepStrictEqual(results, {
+    'real http proxy': expected,
+    'adapter http proxy': expected,
+    'real https proxy': expected,
+    'adapter https proxy': expected
+  });
 });
