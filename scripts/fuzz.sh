@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs each cargo-fuzz target of fuzz/ (frame reader, inflater, encode/decode round
-# trip, differential against tungstenite) for SECONDS (default 60), from the
+# trip, differential against tungstenite, handshake request head) for SECONDS
+# (default 60), from the
 # committed seeds plus fuzz/corpus/.
 # Installs the nightly toolchain and cargo-fuzz first if they are missing.
 #
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/../fuzz"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(receiver inflater round_trip differential)
+[ ${#targets[@]} -eq 0 ] && targets=(receiver inflater round_trip differential handshake)
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

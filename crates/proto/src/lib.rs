@@ -12,6 +12,7 @@ mod close;
 mod deflate;
 mod error;
 mod frame;
+mod handshake;
 mod mask;
 mod receiver;
 mod sender;
@@ -24,6 +25,7 @@ pub use deflate::{
 };
 pub use error::ProtoError;
 pub use frame::{encode_frame, encode_header, header_len, Opcode};
+pub use handshake::{parse_request_head, HeadParse, RequestHead, MAX_HEADERS};
 pub use mask::{apply_mask, MaskGen};
 pub use receiver::{Config, Handler, Payload, Receiver, Role};
 pub use sender::{FrameSpec, Masking, Sender};
