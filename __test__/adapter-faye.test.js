@@ -221,3 +221,26 @@ test('faye: wss:// through an http and an https CONNECT proxy, TLS to the target
     'adapter https proxy': expected
   });
 });
+
+test('faye: odd ping intervals neither flood the peer nor throw', async () => {
+  for (const ping of [Infinity, -1, 0, 'x', 1e12, NaN]) {
+    const server = http.createServer();
+    server.on('upgrade', (request, socket, body) => {
+      const ws = new libs.adapter(request, socket, body, [], { ping });
+      ws.on('message', (event) => ws.send(event.data));
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = new (require('ws'))(`ws://127.0.0.1:${server.address().port}/`);
+    let pings = 0;
+    client.on('ping', () => pings++);
+    await new Promise((resolve) => client.on('open', resolve));
+    client.send('still works');
+    const [echo] = await new Promise((resolve) => client.once('message', (...args) => resolve(args)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.strictEqual(String(echo), 'still works', String(ping));
+    assert.strictEqual(pings, 0, String(ping));
+    client.close();
+    await new Promise((resolve) => client.on('close', resolve));
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

@@ -235,3 +235,27 @@ test('ws._sender.sendFrame: a frame built once goes to many sockets in order wit
   ]);
   assert.strictEqual(results['ws-rs'].callbacks.length, 9);
 });
+
+test('ws._sender.ping/pong/close on a server socket: the peer gets them in order, callbacks run', async () => {
+  const results = {};
+  for (const impl of ['ws', 'ws-rs']) {
+    const { wss, url } = await startServer(impl);
+    const client = new theirs(url);
+    const seen = [];
+    client.on('ping', (d) => seen.push(['ping', d.toString()]));
+    client.on('pong', (d) => seen.push(['pong', d.toString()]));
+    client.on('message', (d) => seen.push(['message', d.toString()]));
+    const closed = new Promise((resolve) => client.on('close', (code, reason) => resolve([code, reason.toString()])));
+    await once(client, 'open');
+    while (wss.clients.size < 1) await new Promise((resolve) => setImmediate(resolve));
+    const [socket] = wss.clients;
+    const callbacks = [];
+    socket._sender.ping(Buffer.from('p'), false, (err) => callbacks.push(['ping', err == null]));
+    socket._sender.send(Buffer.from('m'), { fin: true }, (err) => callbacks.push(['send', err == null]));
+    socket._sender.pong('q', false, (err) => callbacks.push(['pong', err == null]));
+    socket._sender.close(4001, 'by sender', false, (err) => callbacks.push(['close', err == null]));
+    results[impl] = { closed: await closed, seen, callbacks };
+    await stopServer(wss);
+  }
+  assert.deepStrictEqual(results['ws-rs'], results.ws);
+});

@@ -14,6 +14,7 @@ const { protocolError } = require('./errors');
 const { BINARY_TYPES, EMPTY_BUFFER, kOnMessage, kOnPing, kOnPong, kOnCloseFrame, kOnProtocolError } =
   require('./constants');
 const { EXTENSION_NAME } = require('./permessage-deflate');
+const { toBinaryType } = require('./validation');
 
 const kId = Symbol('kId');
 const kEvents = Symbol('kEvents');
@@ -113,12 +114,7 @@ class Receiver extends Writable {
 
   [kOnMessage](data, isBinary) {
     if (this._errored || this._closed) return;
-    if (isBinary) {
-      if (this._binaryType === 'arraybuffer') data = data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
-      else if (this._binaryType === 'fragments') data = [data];
-      else if (this._binaryType === 'blob') data = new Blob([data]);
-    }
-    this[kEvents].push('message', data, isBinary);
+    this[kEvents].push('message', isBinary ? toBinaryType(data, this._binaryType) : data, isBinary);
   }
 
   [kOnPing](data) {

@@ -9,8 +9,9 @@
  * Two kinds of instance:
  * - `new Sender(socket, extensions, generateMask)`, ws's constructor: writes frames
  *   to `socket` (any stream with `write`);
- * - `ws._sender` of a ws-rs WebSocket: its frames and `sendFrame` lists go through the
- *   connection's ordered outbox, so they keep their place among `ws.send()`s, count
+ * - `ws._sender` of a ws-rs WebSocket: its messages and control frames go through the
+ *   connection's ordered outbox (framed by Rust, as `ws.send()`'s are) and its
+ *   `sendFrame` lists as raw bytes, so they keep their place among `ws.send()`s, count
  *   in `bufferedAmount` and call back once written (engine.io sends socket.io's
  *   pre-built broadcast frames with `ws._sender.sendFrame(frame, cb)`).
  */
@@ -18,6 +19,7 @@
 const { randomFillSync } = require('crypto');
 
 const binding = require('./binding.js');
+const { OP, FLAG } = require('./native');
 const { EMPTY_BUFFER } = require('./constants');
 const { isBlob, isValidStatusCode, toBuffer } = require('./validation');
 
@@ -28,6 +30,8 @@ const DEFAULT = 0;
 const DEFLATING = 1;
 const READING = 2;
 const kByteLength = Symbol('kByteLength');
+// ws's control opcodes as outbox operations.
+const CONTROL_OPS = { 8: OP.CLOSE, 9: OP.PING, 10: OP.PONG };
 const kWebSocket = Symbol('kWebSocket');
 const maskBuffer = Buffer.alloc(4);
 const RANDOM_POOL_SIZE = 8 * 1024;
@@ -72,13 +76,13 @@ class Sender {
    * The sender of a ws-rs connection (`ws._sender`): writes through its outbox.
    *
    * @param {WebSocket} websocket
-   * @param {Function} queueRaw `(bytes, cb)`: queues bytes in order with the frames
+   * @param {Function} queue `(op, flags, payload, cb)`: the connection's outbox
    * @return {Sender}
    * @private
    */
-  static forWebSocket(websocket, queueRaw) {
+  static forWebSocket(websocket, queue) {
     const sender = new Sender(null, websocket._extensions, undefined);
-    sender[kWebSocket] = { websocket, queueRaw };
+    sender[kWebSocket] = { websocket, queue };
     return sender;
   }
 
@@ -150,23 +154,7 @@ class Sender {
    * @param {Function} [cb]
    */
   close(code, data, mask, cb) {
-    let buf;
-    if (code === undefined) {
-      buf = EMPTY_BUFFER;
-    } else if (typeof code !== 'number' || !isValidStatusCode(code)) {
-      throw new TypeError('First argument must be a valid error code number');
-    } else if (data === undefined || !data.length) {
-      buf = Buffer.allocUnsafe(2);
-      buf.writeUInt16BE(code, 0);
-    } else {
-      const length = Buffer.byteLength(data);
-      if (length > 123) throw new RangeError('The message must not be greater than 123 bytes');
-      buf = Buffer.allocUnsafe(2 + length);
-      buf.writeUInt16BE(code, 0);
-      if (typeof data === 'string') buf.write(data, 2);
-      else if (data instanceof Uint8Array) buf.set(data, 2);
-      else throw new TypeError('Second argument must be a string or a Uint8Array');
-    }
+    const buf = closePayload(code, data);
     this.#submit(buf, false, this.#options(0x08, true, mask, false, buf.length), cb);
   }
 
@@ -263,7 +251,7 @@ class Sender {
       const last = list.length - 1;
       for (let i = 0; i <= last; i++) {
         const piece = typeof list[i] === 'string' ? Buffer.from(list[i]) : list[i];
-        bound.queueRaw(piece, i === last ? cb : undefined);
+        bound.queue(OP.RAW, 0, piece, i === last ? cb : undefined);
       }
       return;
     }
@@ -298,6 +286,12 @@ class Sender {
 
   /** Sends now, or after what is being compressed or read (order is kept). */
   #submit(data, compress, options, cb) {
+    const bound = this[kWebSocket];
+    if (bound !== null) {
+      // A connection's control frame: its outbox keeps the order and Rust frames it.
+      bound.queue(CONTROL_OPS[options.opcode], FLAG.FIN | (options.mask ? FLAG.MASK : 0), data, cb);
+      return;
+    }
     if (this._state !== DEFAULT) {
       this._bufferedBytes += options[kByteLength];
       this._queue.push([data, compress, options, cb]);
@@ -373,4 +367,35 @@ class Sender {
   }
 }
 
+/**
+ * The payload of a Close frame: nothing, or the code and the reason, with ws's
+ * checks and errors.
+ *
+ * @param {number} [code]
+ * @param {(string|Uint8Array)} [data] The reason (at most 123 bytes)
+ * @return {Buffer}
+ */
+function closePayload(code, data) {
+  if (code === undefined) return EMPTY_BUFFER;
+  if (typeof code !== 'number' || !isValidStatusCode(code)) {
+    throw new TypeError('First argument must be a valid error code number');
+  }
+  if (data === undefined || !data.length) {
+    const buf = Buffer.allocUnsafe(2);
+    buf.writeUInt16BE(code, 0);
+    return buf;
+  }
+  const length = Buffer.byteLength(data);
+  if (length > 123) {
+    throw new RangeError('The message must not be greater than 123 bytes');
+  }
+  const buf = Buffer.allocUnsafe(2 + length);
+  buf.writeUInt16BE(code, 0);
+  if (typeof data === 'string') buf.write(data, 2);
+  else if (data instanceof Uint8Array) buf.set(data, 2);
+  else throw new TypeError('Second argument must be a string or a Uint8Array');
+  return buf;
+}
+
 module.exports = Sender;
+module.exports.closePayload = closePayload;

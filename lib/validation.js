@@ -53,6 +53,21 @@ function toBuffer(data) {
 toBuffer.readOnly = true;
 
 /**
+ * A received binary message as `binaryType` asks: a Buffer, an ArrayBuffer (a copy),
+ * `[buffer]` for 'fragments' (the core delivers whole messages), or a Blob.
+ *
+ * @param {Buffer} data
+ * @param {string} binaryType One of BINARY_TYPES
+ * @return {(Buffer|ArrayBuffer|Buffer[]|Blob)}
+ */
+function toBinaryType(data, binaryType) {
+  if (binaryType === 'arraybuffer') return data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
+  if (binaryType === 'fragments') return [data];
+  if (binaryType === 'blob') return new Blob([data]);
+  return data;
+}
+
+/**
  * Whether `value` is a Blob (sent asynchronously, as ws does).
  *
  * @param {*} value
@@ -93,4 +108,4 @@ function writeCallback(cb) {
   return undefined;
 }
 
-module.exports = { byteLengthOf, isBlob, isTokenChar, isValidStatusCode, toBuffer, writeCallback };
+module.exports = { byteLengthOf, isBlob, isTokenChar, isValidStatusCode, toBinaryType, toBuffer, writeCallback };

@@ -16,11 +16,12 @@ const { URL } = require('url');
 
 const native = require('./native');
 const Sender = require('./sender');
+const { closePayload } = Sender;
 const { defineEventAttributes } = require('./event-target');
 const extension = require('./extension');
 const { EXTENSION_NAME, PerMessageDeflate, offer } = require('./permessage-deflate');
 const { protocolError, streamDestroyedError } = require('./errors');
-const { byteLengthOf, isBlob, isValidStatusCode, toBuffer, writeCallback } = require('./validation');
+const { byteLengthOf, isBlob, toBinaryType, toBuffer, writeCallback } = require('./validation');
 const {
   BINARY_TYPES,
   DEFAULTS,
@@ -169,7 +170,7 @@ class WebSocket extends EventEmitter {
     if (this[kSender] === undefined) {
       this[kSender] = this._readyState === WebSocket.CONNECTING
         ? null
-        : Sender.forWebSocket(this, (bytes, cb) => this[kQueue](OP.RAW, 0, bytes, cb));
+        : Sender.forWebSocket(this, (op, flags, payload, cb) => this[kQueue](op, flags, payload, cb));
     }
     return this[kSender];
   }
@@ -599,12 +600,7 @@ class WebSocket extends EventEmitter {
   }
 
   [kHandleMessage](data, isBinary) {
-    if (isBinary) {
-      if (this._binaryType === 'arraybuffer') data = toArrayBuffer(data);
-      else if (this._binaryType === 'fragments') data = [data];
-      else if (this._binaryType === 'blob') data = new Blob([data]);
-    }
-    this.emit('message', data, isBinary);
+    this.emit('message', isBinary ? toBinaryType(data, this._binaryType) : data, isBinary);
   }
 
   [kHandlePing](data) {
@@ -900,32 +896,6 @@ class AdoptedSocket extends EventEmitter {
  */
 function terminatedWhileCompressing(websocket) {
   return websocket[kTerminated] === true && websocket._extensions[EXTENSION_NAME] !== undefined;
-}
-
-function toArrayBuffer(buf) {
-  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length);
-}
-
-function closePayload(code, data) {
-  if (code === undefined) return EMPTY_BUFFER;
-  if (typeof code !== 'number' || !isValidStatusCode(code)) {
-    throw new TypeError('First argument must be a valid error code number');
-  }
-  if (data === undefined || !data.length) {
-    const buf = Buffer.allocUnsafe(2);
-    buf.writeUInt16BE(code, 0);
-    return buf;
-  }
-  const length = Buffer.byteLength(data);
-  if (length > 123) {
-    throw new RangeError('The message must not be greater than 123 bytes');
-  }
-  const buf = Buffer.allocUnsafe(2 + length);
-  buf.writeUInt16BE(code, 0);
-  if (typeof data === 'string') buf.write(data, 2);
-  else if (data instanceof Uint8Array) buf.set(data, 2);
-  else throw new TypeError('Second argument must be a string or a Uint8Array');
-  return buf;
 }
 
 function sendAfterClose(websocket, data, cb) {

@@ -82,12 +82,12 @@ function newestGlibc(file) {
     process.exit(1);
   }
   const versions = [...new Set(r.stdout.match(/GLIBC_[0-9.]+/g) || [])].map((v) => v.slice(6));
-  const key = (v) => v.split('.').map(Number);
-  versions.sort((a, b) => {
-    const [x, y] = [key(a), key(b)];
-    return x[0] - y[0] || (x[1] || 0) - (y[1] || 0) || (x[2] || 0) - (y[2] || 0);
-  });
-  return versions[versions.length - 1];
+  return versions.sort(compareVersions).pop();
+}
+
+/** Orders dotted version numbers numerically (2.9 before 2.17). */
+function compareVersions(a, b) {
+  return a.localeCompare(b, 'en', { numeric: true });
 }
 
 function buildHostBinary() {
@@ -108,9 +108,7 @@ function buildHostBinary() {
     console.error(`pack: ${built} names no glibc symbol versions`);
     process.exit(1);
   }
-  const [major, minor] = newest.split('.').map(Number);
-  const [fMajor, fMinor] = GLIBC_FLOOR.split('.').map(Number);
-  if (major > fMajor || (major === fMajor && minor > fMinor)) {
+  if (compareVersions(newest, GLIBC_FLOOR) > 0) {
     console.error(`pack: the binary needs GLIBC_${newest}, above the ${GLIBC_FLOOR} floor`);
     process.exit(1);
   }

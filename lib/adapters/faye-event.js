@@ -47,4 +47,17 @@ const eventTarget = {
   }
 };
 
-module.exports = { Event, eventTarget };
+/**
+ * Milliseconds for a `ping` option given in seconds, or null when it is not a
+ * positive finite number (faye would hand `Infinity` to setInterval, which Node turns
+ * into a 1 ms interval).
+ *
+ * @param {*} seconds
+ * @return {?number}
+ */
+function pingInterval(seconds) {
+  const ms = Number(seconds) * 1000;
+  return Number.isFinite(ms) && ms >= 1 && ms <= 2 ** 31 - 1 ? ms : null;
+}
+
+module.exports = { Event, eventTarget, pingInterval };

@@ -9,7 +9,7 @@
 
 const { Stream } = require('stream');
 
-const { Event, eventTarget } = require('./faye-event');
+const { Event, eventTarget, pingInterval } = require('./faye-event');
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -61,8 +61,8 @@ class EventSource extends Stream {
         `retry: ${Math.floor(retry * 1000)}\r\n\r\n`
     );
     socket.on('drain', () => this.emit('drain'));
-    const ping = options.ping || DEFAULT_PING;
-    this[kPingTimer] = setInterval(() => this.ping(), ping * 1000);
+    const every = pingInterval(options.ping || DEFAULT_PING);
+    if (every !== null) this[kPingTimer] = setInterval(() => this.ping(), every);
     socket.on('error', () => this.close());
     socket.on('end', () => this.close());
   }

@@ -15,7 +15,7 @@ const tls = require('tls');
 const { Stream } = require('stream');
 
 const WebSocket = require('../websocket');
-const { Event, eventTarget } = require('./faye-event');
+const { Event, eventTarget, pingInterval } = require('./faye-event');
 const EventSource = require('./faye-eventsource');
 const WebSocketServer = require('../websocket-server');
 
@@ -61,9 +61,10 @@ class FayeSocket extends Stream {
     this[kPingTimer] = null;
     // faye never lets an 'error' event throw.
     this.on('error', () => {});
-    if (options.ping) {
+    const every = pingInterval(options.ping);
+    if (every !== null) {
       let id = 0;
-      this[kPingTimer] = setInterval(() => this.ping(String(++id)), options.ping * 1000);
+      this[kPingTimer] = setInterval(() => this.ping(String(++id)), every);
     }
   }
 

@@ -36,8 +36,8 @@ const DEFAULT_MAX_PAYLOAD = 100 * 1024 * 1024;
 const kWs = Symbol('ws');
 const kPending = Symbol('pending');
 
-/** Calls `callback` with write callback semantics if it is a function. */
-function writeCallback(callback) {
+/** `callback` with write-callback arguments, or nothing if it is not a function. */
+function forgivingCallback(callback) {
   if (typeof callback !== 'function') return undefined;
   return (err) => callback(err || undefined);
 }
@@ -107,13 +107,7 @@ class Connection extends EventEmitter {
    * @param {Function} [callback] Called when written
    */
   sendText(str, callback) {
-    if (this.readyState !== OPEN) {
-      this.emit('error', new Error("You can't write to a non-open connection"));
-    } else if (this.outStream !== null) {
-      this.emit('error', new Error("You can't send a text frame until you finish sending binary frames"));
-    } else {
-      this[kWs].send(String(str), writeCallback(callback));
-    }
+    if (!this.#refused('text')) this[kWs].send(String(str), forgivingCallback(callback));
   }
 
   /**
@@ -123,14 +117,7 @@ class Connection extends EventEmitter {
    * @return {?Writable}
    */
   beginBinary() {
-    if (this.readyState !== OPEN) {
-      this.emit('error', new Error("You can't write to a non-open connection"));
-      return undefined;
-    }
-    if (this.outStream !== null) {
-      this.emit('error', new Error("You can't send more binary frames until you finish sending the previous binary frames"));
-      return undefined;
-    }
+    if (this.#refused('binary')) return undefined;
     this.outStream = new OutStream(this);
     return this.outStream;
   }
@@ -142,13 +129,7 @@ class Connection extends EventEmitter {
    * @param {Function} [callback] Called when written
    */
   sendBinary(data, callback) {
-    if (this.readyState !== OPEN) {
-      this.emit('error', new Error("You can't write to a non-open connection"));
-    } else if (this.outStream !== null) {
-      this.emit('error', new Error("You can't send more binary frames until you finish sending the previous binary frames"));
-    } else {
-      this[kWs].send(data, { binary: true }, writeCallback(callback));
-    }
+    if (!this.#refused('binary')) this[kWs].send(data, { binary: true }, forgivingCallback(callback));
   }
 
   /**
@@ -169,11 +150,25 @@ class Connection extends EventEmitter {
    * @param {string} [data='']
    */
   sendPing(data) {
-    if (this.readyState !== OPEN) {
-      this.emit('error', new Error("You can't write to a non-open connection"));
-      return;
-    }
+    if (this.#refused('ping')) return;
     this[kWs].ping(data === undefined ? '' : String(data));
+  }
+
+  /**
+   * Whether a `kind` send ('text', 'binary' or 'ping') must be refused now; if so, the
+   * `error` nodejs-websocket emits for it is emitted.
+   */
+  #refused(kind) {
+    let message = null;
+    if (this.readyState !== OPEN) {
+      message = "You can't write to a non-open connection";
+    } else if (this.outStream !== null && kind === 'text') {
+      message = "You can't send a text frame until you finish sending binary frames";
+    } else if (this.outStream !== null && kind === 'binary') {
+      message = "You can't send more binary frames until you finish sending the previous binary frames";
+    }
+    if (message !== null) this.emit('error', new Error(message));
+    return message !== null;
   }
 
   /**

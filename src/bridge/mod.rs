@@ -469,16 +469,11 @@ pub fn socket_option(
 #[napi(catch_unwind)]
 pub fn socket_stats(state: &External<EnvState>, id: u32) -> Option<Vec<f64>> {
     let (read, written) = state.driver.byte_counts(id).or_else(|| {
-        state.conns.borrow().get(&id).map(|c| {
-            (
-                c.control
-                    .bytes_read
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                c.control
-                    .bytes_written
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            )
-        })
+        state
+            .conns
+            .borrow()
+            .get(&id)
+            .map(|c| c.control.byte_counts())
     })?;
     Some(vec![read as f64, written as f64])
 }

@@ -35,8 +35,8 @@ pub struct OpBatch {
 #[derive(Default)]
 pub struct Control {
     /// Bytes read and written so far (`ws._socket.bytesRead` / `bytesWritten`).
-    pub bytes_read: AtomicU64,
-    pub bytes_written: AtomicU64,
+    bytes_read: AtomicU64,
+    bytes_written: AtomicU64,
     paused: AtomicBool,
     resumed: Notify,
     killed: AtomicBool,
@@ -44,6 +44,14 @@ pub struct Control {
 }
 
 impl Control {
+    /// Bytes read and written so far.
+    pub fn byte_counts(&self) -> (u64, u64) {
+        (
+            self.bytes_read.load(Ordering::Relaxed),
+            self.bytes_written.load(Ordering::Relaxed),
+        )
+    }
+
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Release);
         if !paused {
@@ -136,10 +144,8 @@ struct ClosedOnDrop<'a> {
 
 impl Drop for ClosedOnDrop<'_> {
     fn drop(&mut self) {
-        let totals = crate::wire::byte_totals(
-            self.control.bytes_read.load(Ordering::Relaxed),
-            self.control.bytes_written.load(Ordering::Relaxed),
-        );
+        let (read, written) = self.control.byte_counts();
+        let totals = crate::wire::byte_totals(read, written);
         self.queue
             .writer(self.id)
             .push_payload(kind::CLOSED, 0, &totals);
