@@ -12,7 +12,7 @@ const path = require('path');
 const { spawn } = require('child_process');
 const { once } = require('events');
 
-const { impls, startServer, stopServer, connect, rawClient, same, seeded, UPGRADE_REQUEST } = require('./helpers');
+const { impls, startServer, stopServer, connect, rawClient, same, seeded, until, UPGRADE_REQUEST } = require('./helpers');
 
 const wsLib = (name) => require(path.join(require.resolve('ws'), '..', 'lib', name));
 
@@ -116,6 +116,39 @@ test('no descriptor left for the io driver (server): the connection works, the s
       await exited;
     }
   });
+});
+
+test('no descriptor left to accept with: the server waits without spinning, then serves', { timeout: 30000 }, async () => {
+  // ws-rs only: Node's libuv answers EMFILE by accepting and closing the waiting
+  // connection with a spare descriptor; ws-rs leaves it in the backlog until
+  // descriptors are free again (it retries every second), so the client is served.
+  const child = underFdLimit('ws-rs', 'server-full');
+  const exited = once(child, 'exit');
+  try {
+    const lines = [];
+    let text = '';
+    child.stdout.on('data', (chunk) => {
+      text += chunk;
+      lines.splice(0, lines.length, ...text.split('\n').filter(Boolean));
+    });
+    await until(() => lines.length >= 1, 'the port');
+    const url = `ws://127.0.0.1:${lines[0]}`;
+    const client = new impls.ws(url);
+    client.on('error', () => {});
+    const [event] = await Promise.race([once(client, 'open').then(() => ['open']), once(client, 'close').then(() => ['close'])]);
+    assert.strictEqual(event, 'open');
+    assert.ok(lines.length >= 2, 'it opened after the descriptors were freed');
+    assert.ok(Number(lines[1]) < 700, `CPU while out of descriptors: ${lines[1]} ms in 1500 ms`);
+    client.send('hi');
+    const [data] = await once(client, 'message');
+    assert.strictEqual(String(data), 'hi');
+    client.close();
+    await once(client, 'close');
+    assert.strictEqual(child.exitCode, null, 'the server process is alive');
+  } finally {
+    child.kill();
+    await exited;
+  }
 });
 
 test('no descriptor left for the io driver (client): the connection works', { timeout: 30000 }, async () => {

@@ -25,6 +25,13 @@ module.exports = {
   kOnWritten: Symbol('onWritten'),
   kOnEnd: Symbol('onEnd'),
   kOnClosed: Symbol('onClosed'),
+  // A WebSocket's native connection id. A symbol, not `_id`: libraries tag sockets
+  // with fields of their own (one popular RPC library sets `socket._id`).
+  kId: Symbol('kId'),
+  // WebSocket internals its socket stand-ins (lib/socket.js) call.
+  kQueue: Symbol('queue'),
+  kEnd: Symbol('end'),
+  kEnded: Symbol('ended'),
   /** Defaults both ws classes share. */
   DEFAULTS: {
     allowSynchronousEvents: true,

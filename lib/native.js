@@ -52,6 +52,8 @@ const {
   EV_WRITTEN,
   EV_EOF,
   EV_CLOSED,
+  EV_HANDSHAKE,
+  EV_FALLBACK,
   EV_BIG,
   EV_DIRECT,
   EV_KIND_MASK,
@@ -89,6 +91,8 @@ const conns = new Map();
 const bridgedSockets = new Map();
 // Adopted connections still counted by the net.Server that accepted them: id -> server.
 const countedBy = new Map();
+// Natively accepted listening sockets (lib/accept.js): listener id -> handlers.
+const listeners = new Map();
 let liveCount = 0;
 
 const state = binding.init(onWake, onLoop, loopLogBytes);
@@ -276,7 +280,17 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
       conn = conns.get(id);
       lastId = id;
     }
-    if (conn === undefined) continue;
+    if (conn === undefined) {
+      const kind = log[i + 1] & EV_KIND_MASK;
+      if (kind === EV_HANDSHAKE || kind === EV_FALLBACK) {
+        try {
+          onAccepted(id, kind, log[i + 1] >>> 8, arena, base + log[i + 2], log[i + 3]);
+        } catch (err) {
+          process.nextTick(rethrow, err);
+        }
+      }
+      continue;
+    }
 
     const kindWord = log[i + 1];
     const a = log[i + 2];
@@ -340,6 +354,26 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
       // do the same without dropping the rest of the batch.
       process.nextTick(rethrow, err);
     }
+  }
+}
+
+/**
+ * A socket the driver accepted sent its request: a whole upgrade request (HANDSHAKE,
+ * its fields as Latin-1 text) or something for Node's own parser (FALLBACK, the bytes
+ * read so far). Goes to the listener's handlers, or closes the socket when the
+ * listener has stopped meanwhile.
+ */
+function onAccepted(id, kind, listenerId, arena, at, len) {
+  const listener = listeners.get(listenerId);
+  if (listener === undefined) {
+    binding.pendingClose(state, id, false);
+    return;
+  }
+  if (kind === EV_HANDSHAKE) {
+    keepCounted(listener.server, id);
+    listener.onHandshake(id, arena.toString('latin1', at, at + len).split('\0'));
+  } else {
+    listener.onFallback(id, Buffer.from(arena.subarray(at, at + len)));
   }
 }
 
@@ -418,6 +452,72 @@ function uncount(id) {
   countedBy.delete(id);
   server._connections--;
   if (typeof server._emitCloseIfDrained === 'function') server._emitCloseIfDrained();
+}
+
+/**
+ * Accepts the connections of Node's listening socket `fd` on this thread's event loop
+ * (`src/io/js_loop/accept.rs`).
+ *
+ * @param {number} fd The listening socket's fd (`server._handle.fd`)
+ * @param {Object} limits `maxHeaderSize` and `headersTimeout` (ms, 0: none)
+ * @param {Object} handlers `server` (counts the connections), `onHandshake(id,
+ *     fields)` and `onFallback(id, bytes)`
+ * @return {number} The listener id, or -1 if Node keeps accepting
+ */
+function listen(fd, limits, handlers) {
+  const id = binding.listen(state, fd, limits.maxHeaderSize, limits.headersTimeout);
+  if (id >= 0) listeners.set(id, handlers);
+  return id;
+}
+
+/** Whether listener `id` hands every connection to Node's server unread. */
+function listenerToNode(id, on) {
+  binding.listenerToNode(state, id, on);
+}
+
+/** Stops listener `id`; see `listen`. */
+function unlisten(id) {
+  listeners.delete(id);
+  binding.unlisten(state, id);
+}
+
+/**
+ * Serves accepted socket `id` as a WebSocket connection; see `adopt` for the
+ * arguments. A socket that is gone or breaks on the 101 closes as any broken one.
+ */
+function pendingAccept(id, preamble, options, conn) {
+  conns.set(id, conn);
+  retain();
+  binding.pendingAccept(state, id, preamble, options);
+}
+
+/** Writes bytes to an accepted socket before its upgrade; false if it is broken. */
+function pendingWrite(id, bytes) {
+  return binding.pendingWrite(state, id, bytes);
+}
+
+/** Closes an accepted socket before its upgrade (`end`: FIN first). */
+function pendingClose(id, end) {
+  binding.pendingClose(state, id, end);
+  uncount(id);
+}
+
+/**
+ * Takes over a connection Node's handle of listener `listenerId` accepted (before
+ * the driver took the listening socket over); false if it stays Node's.
+ */
+function pendingFromFd(listenerId, fd) {
+  return binding.pendingFromFd(state, listenerId, fd);
+}
+
+/** Hands an accepted socket to Node: its fd, or -1. */
+function pendingRelease(id) {
+  return binding.pendingRelease(state, id);
+}
+
+/** The local address of an accepted socket or connection, or null. */
+function localAddress(id) {
+  return binding.localAddress(state, id);
 }
 
 /**
@@ -726,6 +826,15 @@ module.exports = {
   adopt,
   bridge,
   canAdopt,
+  listen,
+  listenerToNode,
+  unlisten,
+  pendingAccept,
+  pendingWrite,
+  pendingClose,
+  pendingRelease,
+  pendingFromFd,
+  localAddress,
   openParser,
   parse,
   closeParser,

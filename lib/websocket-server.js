@@ -1,10 +1,11 @@
 'use strict';
 
 /**
- * `WebSocketServer`: ws 8's server. The opening handshake stays in Node (its
- * `http.Server`, `verifyClient`, `handleProtocols`, the `headers` event, ws's refusal
- * responses); after the 101 is decided the socket is handed to the io driver, which
- * writes the 101 and runs the connection.
+ * `WebSocketServer`: ws 8's server. The opening handshake's decisions are made here
+ * (`verifyClient`, `handleProtocols`, the `headers` event, ws's refusal responses);
+ * after the 101 is decided the socket is handed to the io driver, which writes the 101
+ * and runs the connection. With `{ port }`, the driver also accepts the connections
+ * and parses their requests itself (lib/accept.js).
  */
 
 const EventEmitter = require('events');
@@ -15,6 +16,7 @@ const extension = require('./extension');
 const subprotocol = require('./subprotocol');
 const { EXTENSION_NAME, PerMessageDeflate } = require('./permessage-deflate');
 const WebSocket = require('./websocket');
+const { acceptNatively } = require('./accept');
 const { DEFAULTS, GUID, kWebSocket } = require('./constants');
 
 const keyRegex = /^[+/0-9A-Za-z]{22}==$/;
@@ -61,6 +63,7 @@ class WebSocketServer extends EventEmitter {
         res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain' });
         res.end(body);
       });
+      acceptNatively(this._server);
       this._server.listen(options.port, options.host, options.backlog, callback);
     } else if (options.server) {
       this._server = options.server;

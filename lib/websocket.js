@@ -36,17 +36,19 @@ const {
   kOnProtocolError,
   kOnWritten,
   kOnEnd,
-  kOnClosed
+  kOnClosed,
+  kId,
+  kQueue,
+  kEnd,
+  kEnded
 } = require('./constants');
+const { AdoptedSocket, AcceptedSocket } = require('./socket');
 
 const { OP, FLAG } = native;
 const readyStates = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const protocolVersions = [8, 13];
 const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 const kAborted = Symbol('kAborted');
-// The native connection id. A symbol, not `_id`: libraries tag sockets with fields of
-// their own (one popular RPC library sets `socket._id`), which must change nothing.
-const kId = Symbol('kId');
 // Set by terminate(): the socket is gone at once, as ws's destroyed socket is.
 const kTerminated = Symbol('kTerminated');
 const hasOwn = Object.prototype.hasOwnProperty;
@@ -58,12 +60,9 @@ const kDeferred = Symbol('deferred');
 const kPendingTail = Symbol('pendingTail');
 const kBlocked = Symbol('blocked');
 const kDefer = Symbol('defer');
-const kQueue = Symbol('queue');
 const kPending = Symbol('pending');
 const kReceiverErrored = Symbol('receiverErrored');
 const kPendingAutoPongs = Symbol('pendingAutoPongs');
-const kEnded = Symbol('ended');
-const kEnd = Symbol('end');
 const kDeferScheduled = Symbol('deferScheduled');
 const kAllowSynchronousEvents = Symbol('allowSynchronousEvents');
 const kScheduleDeferred = Symbol('scheduleDeferred');
@@ -75,9 +74,6 @@ const kCompressing = Symbol('compressing');
 const kUnblock = Symbol('unblock');
 const kOnBlobError = Symbol('onBlobError');
 const kSender = Symbol('sender');
-const kBase = Symbol('base');
-const kTotals = Symbol('totals');
-const kTimeout = Symbol('timeout');
 const kHandleProtocolError = Symbol('handleProtocolError');
 const kHandlePong = Symbol('handlePong');
 const kHandlePing = Symbol('handlePing');
@@ -236,7 +232,14 @@ class WebSocket extends EventEmitter {
     };
 
     let id = -1;
-    if (native.canAdopt(socket)) {
+    if (socket instanceof AcceptedSocket && socket.pendingId !== null) {
+      // Accepted by the driver itself (`{ port }` servers): it already holds the
+      // socket, and what the client sent after its request.
+      socket[kWebSocket] = this;
+      this._socket = socket;
+      id = socket.upgraded();
+      native.pendingAccept(id, preamble, protocolOptions, this);
+    } else if (native.canAdopt(socket)) {
       // Made first: it reads the addresses while Node's socket still has them.
       this._socket = new AdoptedSocket(this, socket);
       id = native.adopt(socket, head, preamble, protocolOptions, this);
@@ -578,8 +581,7 @@ class WebSocket extends EventEmitter {
   [kOnClosed](bytesRead, bytesWritten) {
     // An adopted socket's totals, for `ws._socket.bytesRead`/`bytesWritten` after close.
     if (bytesRead !== undefined && this._socket instanceof AdoptedSocket) {
-      this._socket[kTotals] = [bytesRead, bytesWritten];
-      if (this._socket[kTimeout] !== null) this._socket.setTimeout(0);
+      this._socket.closed(bytesRead, bytesWritten);
     }
     if (this[kDeferred] === null) this[kHandleClosed]();
     else this[kDefer](false, this[kHandleClosed]);
@@ -737,157 +739,6 @@ function runDeferred(websocket) {
 
 module.exports = WebSocket;
 
-/**
- * What `ws._socket` answers once the real socket has been handed to the io driver:
- * the addresses as they were, and the methods code commonly calls on it. A class, so
- * each connection pays for five fields and no closures.
- */
-class AdoptedSocket extends EventEmitter {
-  constructor(websocket, socket) {
-    super();
-    this[kWebSocket] = websocket;
-    // What Node's socket counted before the handover (the upgrade request); the io
-    // driver counts from there.
-    this[kBase] = [socket.bytesRead, socket.bytesWritten];
-    this[kTotals] = null;
-    this[kTimeout] = null;
-    this.remoteAddress = socket.remoteAddress;
-    this.remotePort = socket.remotePort;
-    this.remoteFamily = socket.remoteFamily;
-    this.localAddress = socket.localAddress;
-    this.localPort = socket.localPort;
-    this.localFamily = socket.localFamily;
-  }
-
-  /**
-   * Whether reading is paused (`ws.pause()`), as `net.Socket#isPaused`.
-   * @return {boolean}
-   */
-  isPaused() {
-    return this[kWebSocket]._paused;
-  }
-
-  /**
-   * The local address, as `net.Socket#address()`.
-   * @return {{address: string, family: string, port: number}}
-   */
-  address() {
-    return { address: this.localAddress, family: this.localFamily, port: this.localPort };
-  }
-
-  /** Bytes received, as `net.Socket#bytesRead` (the upgrade request included). */
-  get bytesRead() {
-    return this[kBase][0] + this.#counts()[0];
-  }
-
-  /** Bytes sent, as `net.Socket#bytesWritten`. */
-  get bytesWritten() {
-    return this[kBase][1] + this.#counts()[1];
-  }
-
-  #counts() {
-    if (this[kTotals] !== null) return this[kTotals];
-    return native.socketStats(this[kWebSocket][kId]) || [0, 0];
-  }
-
-  /**
-   * As `net.Socket#setTimeout`: 'timeout' is emitted once the socket has neither read
-   * nor written anything for `ms` (0 turns it off); `callback` becomes a one-time
-   * listener. Checked every `ms` from the driver's byte counts, so it costs nothing per
-   * message; like Node's, the timer does not keep the process alive.
-   *
-   * @param {number} ms
-   * @param {Function} [callback]
-   * @return {AdoptedSocket}
-   */
-  setTimeout(ms, callback) {
-    if (this[kTimeout] !== null) {
-      clearInterval(this[kTimeout]);
-      this[kTimeout] = null;
-    }
-    ms = Number(ms);
-    if (typeof callback === 'function') {
-      if (ms === 0) this.removeListener('timeout', callback);
-      else this.once('timeout', callback);
-    }
-    if (!(ms > 0) || this[kTotals] !== null) return this;
-    let last = -1;
-    let fired = false;
-    this[kTimeout] = setInterval(() => {
-      if (this[kTotals] !== null) {
-        clearInterval(this[kTimeout]);
-        this[kTimeout] = null;
-        return;
-      }
-      const [read, written] = this.#counts();
-      const seen = read + written;
-      if (seen !== last) {
-        last = seen;
-        fired = false;
-      } else if (!fired) {
-        fired = true;
-        this.emit('timeout');
-      }
-    }, ms);
-    this[kTimeout].unref();
-    return this;
-  }
-
-  /**
-   * TCP_NODELAY on the adopted socket, as `net.Socket#setNoDelay` (on by default).
-   * @param {boolean} [noDelay=true]
-   */
-  setNoDelay(noDelay = true) {
-    native.socketOption(this[kWebSocket][kId], native.SOCKOPT.NO_DELAY, !!noDelay);
-    return this;
-  }
-
-  /**
-   * SO_KEEPALIVE on the adopted socket, as `net.Socket#setKeepAlive`.
-   * @param {boolean} [enable=false]
-   * @param {number} [initialDelay=0] Idle time before the first probe, in ms
-   */
-  setKeepAlive(enable = false, initialDelay = 0) {
-    native.socketOption(this[kWebSocket][kId], native.SOCKOPT.KEEP_ALIVE, !!enable, initialDelay);
-    return this;
-  }
-
-  /**
-   * Writes bytes as they are, in order with the frames sent before and after (code
-   * and tests that inject raw frames use it, as on ws's real socket).
-   *
-   * @param {(string|Buffer|Uint8Array)} data
-   * @param {string} [encoding] For a string
-   * @param {Function} [cb] Called once the kernel took the bytes
-   * @return {boolean}
-   */
-  write(data, encoding, cb) {
-    if (typeof encoding === 'function') {
-      cb = encoding;
-      encoding = undefined;
-    }
-    const websocket = this[kWebSocket];
-    if (websocket._readyState === WebSocket.CLOSED || websocket[kEnded]) {
-      const err = new Error('write after end');
-      err.code = 'ERR_STREAM_WRITE_AFTER_END';
-      if (typeof cb === 'function') process.nextTick(cb, err);
-      return false;
-    }
-    const bytes = typeof data === 'string' ? Buffer.from(data, encoding) : toBuffer(data);
-    websocket[kQueue](OP.RAW, 0, bytes, typeof cb === 'function' ? cb : undefined);
-    return true;
-  }
-
-  destroy() {
-    this[kWebSocket].terminate();
-    return this;
-  }
-
-  end() {
-    this[kWebSocket][kEnd]();
-    return this;
-  }
-}
 
 /**
  * Whether terminate() ended a compressing connection: what it had not written yet

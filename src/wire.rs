@@ -24,6 +24,15 @@ pub mod event {
     pub const EOF: u32 = 8;
     /// The socket is closed; the id is dead. Payload: [`super::byte_totals`].
     pub const CLOSED: u32 = 9;
+    /// A connection the JS-loop driver accepted sent a complete upgrade request
+    /// (`{ port }` servers): the payload is [`super::handshake_fields`], extra = the
+    /// listener id. The socket waits, unread, for `pendingAccept`, `pendingWrite` or
+    /// `pendingClose`.
+    pub const HANDSHAKE: u32 = 10;
+    /// A connection the driver accepted sent something its request-head parser leaves
+    /// to Node (a plain HTTP request, an unusual head): the payload is the bytes read
+    /// so far; `pendingRelease` hands over the fd. Extra = the listener id.
+    pub const FALLBACK: u32 = 11;
     /// Flag on TEXT/BINARY: the payload is in `bigs[a]`, not in the arena.
     pub const BIG: u32 = 0x80;
     /// Flag on TEXT/BINARY: the payload is where it was read, in the read arena (the
@@ -74,6 +83,47 @@ pub fn byte_totals(read: u64, written: u64) -> [u8; 16] {
     let mut out = [0u8; 16];
     out[..8].copy_from_slice(&read.to_le_bytes());
     out[8..].copy_from_slice(&written.to_le_bytes());
+    out
+}
+
+/// A HANDSHAKE event's payload: Latin-1 text, fields separated by NUL (which no
+/// accepted head contains): method, target, HTTP version, remote address,
+/// remote port, remote family (`IPv4`/`IPv6`), bytes of the head, then each header's
+/// name (as sent) and value, in order (Node's `rawHeaders`).
+#[cfg_attr(not(unix), allow(dead_code))]
+pub fn handshake_fields(
+    head: &wsrs_proto::RequestHead,
+    head_len: usize,
+    peer: Option<std::net::SocketAddr>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    let mut field = |text: &str| {
+        if !out.is_empty() {
+            out.push(0);
+        }
+        // Every char of a Latin-1-decoded string is below 256.
+        out.extend(text.chars().map(|c| c as u32 as u8));
+    };
+    field(&head.method);
+    field(&head.target);
+    field(&format!("1.{}", head.minor_version));
+    match peer {
+        Some(addr) => {
+            field(&addr.ip().to_string());
+            field(&addr.port().to_string());
+            field(if addr.is_ipv4() { "IPv4" } else { "IPv6" });
+        }
+        None => {
+            field("");
+            field("");
+            field("");
+        }
+    }
+    field(&head_len.to_string());
+    for (name, value) in &head.headers {
+        field(name);
+        field(value);
+    }
     out
 }
 

@@ -5,11 +5,12 @@
 //! frames: bridged connections (`bridged.rs`) hand their bytes to the protocol core on
 //! the JS thread.
 
+mod accept;
 mod bridged;
 mod compression;
 mod framing;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -45,14 +46,11 @@ pub struct EnvState {
     bridged_writes: RefCell<Vec<BridgedWrite>>,
     /// Connections served on this environment's own event loop.
     driver: Box<LoopDriver>,
-    next_id: Cell<u32>,
 }
 
 impl EnvState {
     fn new_id(&self) -> u32 {
-        let id = self.next_id.get();
-        self.next_id.set(id.wrapping_add(1).max(1));
-        id
+        self.driver.new_id()
     }
 }
 
@@ -103,7 +101,6 @@ pub fn init(
         bridged: RefCell::new(IdMap::default()),
         bridged_writes: RefCell::new(Vec::new()),
         driver,
-        next_id: Cell::new(1),
     }))
 }
 
@@ -233,32 +230,44 @@ pub fn adopt(
     preamble: BufferSlice,
     options: AdoptOptions,
 ) -> Result<u32> {
-    let on_threads = options.deflate.is_some() || mode() == Mode::Threads;
-    let rt = if on_threads {
-        Some(
-            runtime::get()
-                .ok_or_else(|| Error::from_reason("ws-rs: could not start the io runtime"))?,
-        )
-    } else {
-        None
-    };
     let stream = socket_of_fd(fd)?;
     let id = state.new_id();
+    serve(state, id, stream, None, &mut head, &preamble, &options)?;
+    Ok(id)
+}
+
+/// Serves connection `id` on `stream`: on this environment's event loop (with `poll`
+/// if the driver already watches the socket), or, with permessage-deflate or
+/// `WS_RS_IO=threads`, on the io threads. Writes `preamble`, feeds `head` first.
+fn serve(
+    state: &EnvState,
+    id: u32,
+    stream: std::net::TcpStream,
+    poll: Option<js_loop::Poll>,
+    head: &mut [u8],
+    preamble: &[u8],
+    options: &AdoptOptions,
+) -> Result<()> {
+    let on_threads = options.deflate.is_some() || mode() == Mode::Threads;
     let cfg = options.config();
-    let Some(rt) = rt else {
-        state
+    if !on_threads {
+        return state
             .driver
             .adopt(
                 id,
-                stream,
-                &mut head,
-                &preamble,
-                Receiver::new(cfg),
-                options.sender(),
+                (stream, poll),
+                head,
+                preamble,
+                (Receiver::new(cfg), options.sender()),
             )
-            .map_err(|e| Error::from_reason(format!("ws-rs: cannot adopt the socket: {e}")))?;
-        return Ok(id);
-    };
+            .map_err(|e| Error::from_reason(format!("ws-rs: cannot adopt the socket: {e}")));
+    }
+    let rt = runtime::get()
+        .ok_or_else(|| Error::from_reason("ws-rs: could not start the io runtime"))?;
+    // The io threads watch the socket with their own reactor. (Without fds the poll
+    // type is uninhabited, hence the allow.)
+    #[allow(dropping_copy_types)]
+    drop(poll);
     let (tx, rx) = mpsc::unbounded_channel();
     let control = Arc::new(Control::default());
     state.conns.borrow_mut().insert(
@@ -279,7 +288,7 @@ pub fn adopt(
         control,
         ops: rx,
     }));
-    Ok(id)
+    Ok(())
 }
 
 /// Bytes for JS to write to a bridged connection's socket.
@@ -540,6 +549,8 @@ pub fn wire_constants() -> HashMap<String, u32> {
     put("EV_WRITTEN", event::WRITTEN);
     put("EV_EOF", event::EOF);
     put("EV_CLOSED", event::CLOSED);
+    put("EV_HANDSHAKE", event::HANDSHAKE);
+    put("EV_FALLBACK", event::FALLBACK);
     put("EV_BIG", event::BIG);
     put("EV_DIRECT", event::DIRECT);
     put("EV_KIND_MASK", event::KIND_MASK);

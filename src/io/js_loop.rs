@@ -28,6 +28,10 @@ use std::time::{Duration, Instant};
 use napi::sys;
 use wsrs_proto::{Receiver, Sender};
 
+mod accept;
+
+pub use super::uv::SocketPoll as Poll;
+
 use super::events::{EventQueue, Recorder};
 use super::uv::{self, handle_data, poll_extra, AfterPoll, SocketPoll};
 use super::IdMap;
@@ -393,6 +397,15 @@ pub struct LoopDriver {
     out_pool: RefCell<Vec<Vec<u8>>>,
     /// Shared with every [`Pinned`] payload; cleared when the driver goes.
     env_alive: Rc<Cell<bool>>,
+    /// Connection ids, for every kind of connection of the environment.
+    next_id: Cell<u32>,
+    /// Listening sockets accepted natively (`accept.rs`), and their accepted sockets
+    /// still before the upgrade.
+    listeners: RefCell<IdMap<accept::Listener>>,
+    next_listener: Cell<u32>,
+    pending: RefCell<IdMap<Box<accept::Pending>>>,
+    /// Checks pending heads' timeouts while there are listeners.
+    sweep: RefCell<Option<uv::Timer>>,
 }
 
 /// Size of a fresh arena; a message view kept by JS pins at most one.
@@ -484,6 +497,11 @@ impl LoopDriver {
             touched: RefCell::new(Vec::new()),
             out_pool: RefCell::new(Vec::new()),
             env_alive: Rc::new(Cell::new(true)),
+            next_id: Cell::new(1),
+            listeners: RefCell::new(IdMap::default()),
+            next_listener: Cell::new(1),
+            pending: RefCell::new(IdMap::default()),
+            sweep: RefCell::new(None),
         });
         let data = &*driver as *const LoopDriver as *mut c_void;
         let after = AfterPoll::new(uv_loop, data, on_after_poll)
@@ -505,22 +523,33 @@ impl LoopDriver {
         self.conns.borrow().contains_key(&id)
     }
 
-    /// Takes over a connected socket: writes `preamble`, feeds `head`, and watches it.
+    /// A new connection id (never 0), for connections of every driver.
+    pub fn new_id(&self) -> u32 {
+        let id = self.next_id.get();
+        self.next_id.set(id.wrapping_add(1).max(1));
+        id
+    }
+
+    /// Takes over a connected socket: writes `preamble`, feeds `head`, and watches it
+    /// with `poll` (a socket accepted here already has one) or a new poll handle.
+    /// `codec`: the connection's halves of the protocol core.
     pub fn adopt(
         &self,
         id: u32,
-        stream: std::net::TcpStream,
+        (stream, poll): (std::net::TcpStream, Option<SocketPoll>),
         head: &mut [u8],
         preamble: &[u8],
-        receiver: Receiver,
-        sender: Sender,
+        (receiver, sender): (Receiver, Sender),
     ) -> std::io::Result<()> {
         // No syscalls that Node already made: the fd is a dup of a libuv TCP handle's,
         // so it shares its O_NONBLOCK (a file status flag), and JS has applied ws's
         // setNoDelay() through Node, which skips it when already set.
         let data = self as *const LoopDriver as *mut c_void;
-        let poll = SocketPoll::new(self.uv_loop, stream.as_raw_fd(), data, id as u64)
-            .ok_or_else(|| std::io::Error::other("cannot watch the socket"))?;
+        let poll = match poll {
+            Some(poll) => poll,
+            None => SocketPoll::new(self.uv_loop, stream.as_raw_fd(), data, id as u64)
+                .ok_or_else(|| std::io::Error::other("cannot watch the socket"))?,
+        };
         let mut conn = LoopConn {
             poll: Some(poll),
             stream,
@@ -739,6 +768,15 @@ impl LoopDriver {
         self.wake_if_staged();
     }
 
+    /// Reports CLOSED for a connection that never started (a pending socket whose
+    /// 101 could not be written): JS then sees it close as any broken socket.
+    pub fn closed_early(&self, id: u32) {
+        self.staging
+            .writer(id)
+            .push_payload(event::CLOSED, 0, &wire::byte_totals(0, 0));
+        self.wake_if_staged();
+    }
+
     /// Closes the socket (its poll handle first) and reports CLOSED.
     fn close(&self, id: u32) {
         let Some(conn) = self.conns.borrow_mut().remove(&id) else {
@@ -923,7 +961,9 @@ impl LoopDriver {
 
     /// One socket's readiness, from libuv's poll phase.
     fn socket_ready(&self, id: u32, status: c_int, events: c_int) {
-        if status < 0 {
+        if self.is_pending(id) {
+            self.pending_ready(id, status);
+        } else if status < 0 {
             // libuv stopped the handle on a poll error (EPOLLERR): the socket is gone.
             self.close(id);
         } else {
@@ -1078,6 +1118,7 @@ impl LoopDriver {
         if let Some(after) = self.after.borrow_mut().as_mut() {
             after.unschedule();
         }
+        self.detach_listeners();
         self.read_since_turn.set(0);
         let start = Instant::now();
         self.in_turn.set(true);

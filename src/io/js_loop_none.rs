@@ -29,10 +29,28 @@ pub const TAKE_BIGS: u32 = 1 << 29;
 pub const TAKE_NEW_READ_ARENA: u32 = 1 << 28;
 pub const TAKE_COUNT_MASK: u32 = TAKE_NEW_READ_ARENA - 1;
 
+/// No poll handles here.
+pub type Poll = std::convert::Infallible;
+
+/// What `pendingAccept` takes over; never made here (nothing is accepted natively).
+pub struct Accepted {
+    pub stream: std::net::TcpStream,
+    pub poll: Option<std::convert::Infallible>,
+    pub early: Vec<u8>,
+}
+
+/// A socket's local address; never asked here.
+pub struct SocketName {
+    pub address: String,
+    pub port: u16,
+    pub family: &'static str,
+}
+
 /// A driver with no connections.
 pub struct LoopDriver {
     env: sys::napi_env,
     referenced: Cell<bool>,
+    next_id: Cell<u32>,
 }
 
 impl LoopDriver {
@@ -46,6 +64,7 @@ impl LoopDriver {
         Ok(Box::new(LoopDriver {
             env,
             referenced: Cell::new(false),
+            next_id: Cell::new(1),
         }))
     }
 
@@ -58,14 +77,61 @@ impl LoopDriver {
         false
     }
 
+    /// A new connection id (never 0).
+    pub fn new_id(&self) -> u32 {
+        let id = self.next_id.get();
+        self.next_id.set(id.wrapping_add(1).max(1));
+        id
+    }
+
+    /// Node keeps accepting here.
+    pub fn listen(
+        &self,
+        _fd: i32,
+        _max_head: usize,
+        _headers_timeout: Option<std::time::Duration>,
+    ) -> std::io::Result<u32> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "native accept is Linux-only",
+        ))
+    }
+
+    pub fn unlisten(&self, _id: u32) {}
+
+    pub fn set_to_node(&self, _id: u32, _on: bool) {}
+
+    pub fn pending_from_fd(&self, _listener: u32, _fd: i32) -> bool {
+        false
+    }
+
+    pub fn pending_release(&self, _id: u32) -> i32 {
+        -1
+    }
+
+    pub fn pending_take(&self, _id: u32) -> Option<Accepted> {
+        None
+    }
+
+    pub fn pending_write(&self, _id: u32, _data: &[u8]) -> bool {
+        false
+    }
+
+    pub fn pending_close(&self, _id: u32, _end: bool) {}
+
+    pub fn socket_name(&self, _id: u32) -> Option<SocketName> {
+        None
+    }
+
+    pub fn closed_early(&self, _id: u32) {}
+
     pub fn adopt(
         &self,
         _id: u32,
-        _stream: std::net::TcpStream,
+        _socket: (std::net::TcpStream, Option<std::convert::Infallible>),
         _head: &mut [u8],
         _preamble: &[u8],
-        _receiver: Receiver,
-        _sender: Sender,
+        _codec: (Receiver, Sender),
     ) -> std::io::Result<()> {
         Err(std::io::Error::new(
             std::io::ErrorKind::Unsupported,

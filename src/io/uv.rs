@@ -28,12 +28,18 @@ extern "C" {
     fn uv_close(handle: *mut c_void, cb: uv_close_cb);
     fn uv_ref(handle: *mut c_void);
     fn uv_unref(handle: *mut c_void);
+    fn uv_timer_init(lp: *mut sys::uv_loop_s, handle: *mut c_void) -> c_int;
+    fn uv_timer_start(handle: *mut c_void, cb: uv_cb, timeout: u64, repeat: u64) -> c_int;
+    fn uv_timer_stop(handle: *mut c_void) -> c_int;
+    #[cfg(target_os = "linux")]
+    fn uv_backend_fd(lp: *const sys::uv_loop_s) -> c_int;
 }
 
 // libuv's `uv_handle_type` values.
 const UV_CHECK: c_int = 2;
 const UV_IDLE: c_int = 6;
 const UV_POLL: c_int = 8;
+const UV_TIMER: c_int = 13;
 
 /// `uv_poll_event` bits.
 pub const READABLE: c_int = 1;
@@ -65,6 +71,10 @@ fn extra_slot(kind: c_int, handle: *mut c_void) -> *mut u64 {
 
 extern "C" fn free_poll(handle: *mut c_void) {
     free_handle(UV_POLL, handle)
+}
+
+extern "C" fn free_timer(handle: *mut c_void) {
+    free_handle(UV_TIMER, handle)
 }
 
 extern "C" fn free_check(handle: *mut c_void) {
@@ -125,6 +135,13 @@ impl SocketPoll {
             *extra_slot(UV_POLL, handle) = extra;
         }
         Some(SocketPoll { handle, events: 0 })
+    }
+
+    /// Lets the loop exit while this handle is open (for a listening socket whose
+    /// Node server handle already decides that, `server.unref()` included).
+    pub fn unref(&self) {
+        // Safe: an open handle.
+        unsafe { uv_unref(self.handle) }
     }
 
     /// Watches for `events` (0 stops watching); a no-op when they are unchanged, so
@@ -243,4 +260,56 @@ impl AfterPoll {
             uv_close(self.idle, free_idle);
         }
     }
+}
+
+/// A repeating `uv_timer_t` that never keeps the loop alive; stopped and closed when
+/// dropped.
+pub struct Timer {
+    handle: *mut c_void,
+}
+
+impl Timer {
+    /// Calls `cb` (whose handle's `data` is `data`) every `every_ms`, first after that.
+    pub fn start(
+        lp: *mut sys::uv_loop_s,
+        data: *mut c_void,
+        every_ms: u64,
+        cb: uv_cb,
+    ) -> Option<Self> {
+        let handle = alloc_handle(UV_TIMER)?;
+        // Safe: fresh zeroed handle memory of libuv's size, `data` its first field.
+        unsafe {
+            if uv_timer_init(lp, handle) != 0 {
+                free_handle(UV_TIMER, handle);
+                return None;
+            }
+            *(handle as *mut *mut c_void) = data;
+            uv_unref(handle);
+            if uv_timer_start(handle, cb, every_ms, every_ms) != 0 {
+                uv_close(handle, free_timer);
+                return None;
+            }
+        }
+        Some(Timer { handle })
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        // Safe: an open handle, freed by its close callback.
+        unsafe {
+            *(self.handle as *mut *mut c_void) = std::ptr::null_mut();
+            uv_timer_stop(self.handle);
+            uv_close(self.handle, free_timer);
+        }
+    }
+}
+
+/// The fd of the loop's own epoll set (`uv_backend_fd`).
+#[cfg(target_os = "linux")]
+///
+/// # Safety
+/// `lp` must be a live loop.
+pub unsafe fn backend_fd(lp: *mut sys::uv_loop_s) -> c_int {
+    uv_backend_fd(lp)
 }

@@ -17,17 +17,35 @@ pub struct RequestHead {
     pub target: String,
     /// The `x` of `HTTP/1.x`.
     pub minor_version: u8,
-    /// In order, names lower-cased, values without surrounding white space.
+    /// In order, names as sent (Node's `rawHeaders`), values without surrounding
+    /// white space.
     pub headers: Vec<(String, String)>,
 }
 
 impl RequestHead {
-    /// The first value of header `name` (lower-case).
+    /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether Node's HTTP parser would call this an upgrade (its `'upgrade'` event
+    /// rather than `'request'`): an `Upgrade` header, and `upgrade` among the tokens
+    /// of a `Connection` header. CONNECT, Node's other upgrade, is not one here.
+    pub fn is_upgrade(&self) -> bool {
+        let has = |name: &str| {
+            self.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        has("upgrade")
+            && self.headers.iter().any(|(n, v)| {
+                n.eq_ignore_ascii_case("connection")
+                    && v.split(',')
+                        .any(|t| t.trim_matches([' ', '\t']).eq_ignore_ascii_case("upgrade"))
+            })
     }
 }
 
@@ -160,7 +178,7 @@ fn parse_header(line: &[u8]) -> Option<(String, String)> {
     {
         return None;
     }
-    Some((latin1(name).to_ascii_lowercase(), latin1(value)))
+    Some((latin1(name), latin1(value)))
 }
 
 /// Each byte as the character of the same code point, as Node decodes header bytes.
@@ -189,6 +207,22 @@ mod tests {
         assert_eq!(head.header("sec-websocket-version"), Some("13"));
         assert_eq!(head.header("x-note"), Some("spaced value"));
         assert_eq!(head.headers.len(), 6);
+    }
+
+    #[test]
+    fn what_node_calls_an_upgrade() {
+        let head = |text: &str| match parse_request_head(text.as_bytes(), 4096) {
+            HeadParse::Complete(head, _) => head,
+            other => panic!("{other:?}"),
+        };
+        assert!(head(std::str::from_utf8(REQUEST).unwrap()).is_upgrade());
+        assert!(
+            head("GET / HTTP/1.1\r\nconnection: keep-alive, UPGRADE\r\nupgrade: x\r\n\r\n")
+                .is_upgrade()
+        );
+        assert!(!head("GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n").is_upgrade());
+        assert!(!head("GET / HTTP/1.1\r\nConnection: Upgrade\r\n\r\n").is_upgrade());
+        assert!(!head("GET / HTTP/1.1\r\nConnection: upgraded\r\nUpgrade: x\r\n\r\n").is_upgrade());
     }
 
     #[test]
@@ -241,7 +275,7 @@ mod tests {
     }
 
     #[test]
-    fn values_are_latin1_names_lower_case() {
+    fn values_are_latin1_names_as_sent() {
         let req = b"GET / HTTP/1.0\r\nX-Name: caf\xe9\r\n\r\n";
         let HeadParse::Complete(head, _) = parse_request_head(req, 1024) else {
             panic!("not complete");
@@ -249,7 +283,7 @@ mod tests {
         assert_eq!(head.minor_version, 0);
         assert_eq!(
             head.headers,
-            vec![("x-name".to_string(), "caf\u{e9}".to_string())]
+            vec![("X-Name".to_string(), "caf\u{e9}".to_string())]
         );
     }
 }
