@@ -9,7 +9,11 @@
 // pipelined, connection rate, broadcast with the send loop, 16 KiB, 1 MiB, deflate.
 //
 // Environment: BENCH_SECONDS (per measurement, default 4), BENCH_ROUNDS (default 3),
-// BENCH_ONLY (a workload name).
+// BENCH_ONLY (a workload name), BENCH_BUN (a Bun binary; found by default when the
+// npm package @oven/bun-linux-x64 is installed, e.g. `npm install --no-save
+// @oven/bun-linux-x64`): adds a Bun column, the same server script under Bun, whose
+// `require('ws')` is its own native implementation of ws's API. A comparison only:
+// nothing depends on Bun.
 
 const { spawn, spawnSync, execFileSync } = require('child_process');
 const fs = require('fs');
@@ -38,7 +42,20 @@ const workloads = [
   { name: 'deflate text 16 KiB, level 1', conns: 50, depth: 2, size: 16 * 1024, deflate: true, level: 1 }
 ].filter((w) => !process.env.BENCH_ONLY || w.name.startsWith(process.env.BENCH_ONLY));
 
-const impls = ['ws', 'ws-rs'];
+/** The Bun binary to compare with, if any. */
+function findBun() {
+  if (process.env.BENCH_BUN) return process.env.BENCH_BUN;
+  try {
+    const dir = path.dirname(require.resolve('@oven/bun-linux-x64/package.json', { paths: [root] }));
+    const bin = path.join(dir, 'bin', 'bun');
+    return fs.existsSync(bin) ? bin : null;
+  } catch {
+    return null;
+  }
+}
+
+const bun = findBun();
+const impls = bun ? ['ws', 'ws-rs', 'bun'] : ['ws', 'ws-rs'];
 
 function build() {
   const r = spawnSync('cargo', ['build', '--release', '-p', 'wsrs-loadgen'], { cwd: root, stdio: 'inherit' });
@@ -71,10 +88,10 @@ function cpuOf(pid) {
 }
 
 async function measure(impl, w, port) {
-  const serverArgs = [path.join(__dirname, w.server || 'echo-server.js'), impl, String(port)]
+  const serverArgs = [path.join(__dirname, w.server || 'echo-server.js'), impl === 'bun' ? 'ws' : impl, String(port)]
     .concat(w.deflate ? ['deflate'] : [])
     .concat(w.level !== undefined ? [String(w.level)] : []);
-  const [cmd, args] = pinned(1, process.execPath, serverArgs);
+  const [cmd, args] = pinned(1, impl === 'bun' ? bun : process.execPath, serverArgs);
   const server = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {
     server.stdout.once('data', resolve);
@@ -101,12 +118,12 @@ const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1
 
 (async () => {
   build();
-  console.log(`ws-rs bench: ${rounds} rounds x ${seconds} s per measurement; server ${pin ? 'pinned to core 1' : 'not pinned'}, load generator ${pin ? 'on core 0' : 'not pinned'}`);
+  console.log(`ws-rs bench: ${rounds} rounds x ${seconds} s per measurement; server ${pin ? 'pinned to core 1' : 'not pinned'}, load generator ${pin ? 'on core 0' : 'not pinned'}${bun ? `; Bun: ${bun}` : ''}`);
   let port = 9400;
   const rows = [];
   for (const w of workloads) {
-    const rates = { ws: [], 'ws-rs': [] };
-    const extra = { ws: [], 'ws-rs': [] };
+    const rates = Object.fromEntries(impls.map((impl) => [impl, []]));
+    const extra = Object.fromEntries(impls.map((impl) => [impl, []]));
     for (let r = 0; r < rounds; r++) {
       for (const impl of r % 2 ? [...impls].reverse() : impls) {
         const m = await measure(impl, w, port++);
@@ -127,6 +144,7 @@ const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1
       }
     }
     row.ratio = row['ws-rs'] / row.ws;
+    if (bun) row['bun ratio'] = row.bun / row.ws;
     // Server CPU per message: steadier than the rate where the round trip is mostly
     // the kernel's wake-ups (depth 1), and what a busy server pays.
     for (const impl of impls) row[`${impl} cpu us/msg`] = (row[`${impl} server cpu`] / row[impl]) * 1e6;
@@ -140,6 +158,11 @@ const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1
         (w.depth === 1
           ? `\n${''.padEnd(34)} round trip p50 ws ${row['ws p50 us']} µs / ws-rs ${row['ws-rs p50 us']} µs; ` +
             `p99 ws ${row['ws p99 us']} µs / ws-rs ${row['ws-rs p99 us']} µs`
+          : '') +
+        (bun
+          ? `\n${''.padEnd(34)} bun ${fmt(row.bun).padStart(7)} msg/s, ${row['bun ratio'].toFixed(2)}x ws; ` +
+            `ws-rs / bun ${(row['ws-rs'] / row.bun).toFixed(2)}x; server cpu per msg ${row['bun cpu us/msg'].toFixed(1)} µs` +
+            (w.depth === 1 ? `; p50 ${row['bun p50 us']} µs, p99 ${row['bun p99 us']} µs` : '')
           : '')
     );
   }
