@@ -12,11 +12,17 @@ fuzz_target!(|data: &[u8]| {
     if let HeadParse::Complete(head, used) = &whole {
         assert!(*used <= data.len() && *used <= MAX);
         // The head alone parses to the same, with nothing left over.
-        assert_eq!(parse_request_head(&data[..*used], MAX), HeadParse::Complete(head.clone(), *used));
+        assert_eq!(
+            parse_request_head(&data[..*used], MAX),
+            HeadParse::Complete(head.clone(), *used)
+        );
         // Any shorter prefix is still waiting (or already not ours).
         for cut in [0, *used / 2, used.saturating_sub(1)] {
             let part = parse_request_head(&data[..cut], MAX);
-            assert!(matches!(part, HeadParse::Partial | HeadParse::Fallback), "cut {cut}");
+            assert!(
+                matches!(part, HeadParse::Partial | HeadParse::Fallback),
+                "cut {cut}"
+            );
         }
         // Names are tokens; values have no CR or LF.
         for (name, value) in &head.headers {

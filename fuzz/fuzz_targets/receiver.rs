@@ -3,6 +3,9 @@
 //! permessage-deflate with any window and takeover mode), fed in random splits.
 //! Checks: no panic, no message over `maxPayload`, nothing reported after a Close or
 //! a violation, and text messages are valid UTF-8 unless validation was skipped.
+//! With the top bit of the first byte set, payload bytes go through the in-place path
+//! (`direct_room` / `commit_direct`) whenever the receiver offers it, as the JS-loop
+//! driver reads large frames.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -72,10 +75,31 @@ fuzz_target!(|data: &[u8]| {
     // Split points from the input itself: every `d`-th byte ends a read.
     let step = usize::from(*d).max(1);
     let mut failed = false;
+    let direct = a & 0x80 != 0;
     for piece in input.chunks_mut(step) {
-        if receiver.feed(piece, &mut seen).is_err() {
-            failed = true;
-            seen.done = true;
+        let mut at = 0;
+        while at < piece.len() {
+            let result = match receiver.direct_room(1, piece.len() - at).filter(|_| direct) {
+                Some(room) => {
+                    let n = room.len().min(piece.len() - at);
+                    for (slot, &byte) in room.iter_mut().zip(&piece[at..at + n]) {
+                        slot.write(byte);
+                    }
+                    at += n;
+                    // Safe: `n` bytes of the room were written just above.
+                    unsafe { receiver.commit_direct(n, &mut seen) }
+                }
+                None => {
+                    let from = at;
+                    at = piece.len();
+                    receiver.feed(&mut piece[from..], &mut seen)
+                }
+            };
+            if result.is_err() {
+                failed = true;
+                seen.done = true;
+                break;
+            }
         }
         if failed && !receiver.is_done() {
             panic!("a violation must end the receiver");

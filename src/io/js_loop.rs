@@ -39,6 +39,9 @@ use crate::wire::{self, event, Outgoing};
 
 /// Bytes asked of each read.
 const READ_SIZE: usize = 64 * 1024;
+/// A frame with at least this much payload still to come is read straight into its
+/// message (`Receiver::direct_room`).
+const DIRECT_MIN: usize = 64 * 1024;
 /// Bytes read from all sockets before the staged events go to JS.
 const READ_BUDGET: usize = 1024 * 1024;
 /// No new round of reads starts after this long in one callback.
@@ -991,11 +994,6 @@ impl LoopDriver {
             self.schedule();
             return;
         }
-        let Some((at, room, arena)) = self.read_room() else {
-            // The arena is full and JS has yet to take its records: the turn will.
-            self.schedule();
-            return;
-        };
         let mut conns = self.conns.borrow_mut();
         let Some(conn) = conns.get_mut(&id) else {
             return;
@@ -1008,10 +1006,56 @@ impl LoopDriver {
             }
             return;
         }
-        // Safe: `room` unused bytes of the live read arena, which nothing else
-        // references until `read_pos` moves past them.
-        let buf = unsafe { std::slice::from_raw_parts_mut(at, room) };
-        let broken = match conn.stream.read(buf) {
+        let broken = if let Some(room) = conn.receiver.direct_room(DIRECT_MIN, READ_BUDGET) {
+            // The rest of a large frame goes straight into its message: no copy out
+            // of the read arena, and one read for as much as the kernel has.
+            let (ptr, len) = (room.as_mut_ptr().cast::<c_void>(), room.len());
+            // Safe: `len` writable bytes of the message's spare capacity.
+            let got = unsafe { libc::recv(conn.stream.as_raw_fd(), ptr, len, 0) };
+            let result = usize::try_from(got).map_err(|_| std::io::Error::last_os_error());
+            self.after_read(id, conn, result, |conn, n, writer| {
+                let mut events = Recorder::new(writer);
+                // Safe: the kernel wrote `n` bytes of the room.
+                if let Err(err) = unsafe { conn.receiver.commit_direct(n, &mut events) } {
+                    events.error(err);
+                }
+            })
+        } else {
+            let Some((at, room, arena)) = self.read_room() else {
+                // The arena is full and JS has yet to take its records: the turn will.
+                drop(conns);
+                self.schedule();
+                return;
+            };
+            // Safe: `room` unused bytes of the live read arena, which nothing else
+            // references until `read_pos` moves past them.
+            let buf = unsafe { std::slice::from_raw_parts_mut(at, room) };
+            let result = conn.stream.read(buf);
+            self.after_read(id, conn, result, |conn, n, writer| {
+                self.js.borrow_mut().read_pos += n;
+                let mut events = Recorder::reading_in(writer, arena);
+                if let Err(err) = conn.receiver.feed(&mut buf[..n], &mut events) {
+                    events.error(err);
+                }
+            })
+        };
+        drop(conns);
+        if broken {
+            self.close(id);
+        }
+    }
+
+    /// What one read of connection `id` came to: `parse` gets the bytes read (while the
+    /// protocol core still takes input); an end of stream is reported as EOF. Returns
+    /// whether the connection is broken (close it).
+    fn after_read(
+        &self,
+        id: u32,
+        conn: &mut LoopConn,
+        result: std::io::Result<usize>,
+        parse: impl FnOnce(&mut LoopConn, usize, super::events::Writer<'_>),
+    ) -> bool {
+        match result {
             Ok(0) => {
                 conn.read_closed = true;
                 self.staging.writer(id).push(event::EOF, 0, 0);
@@ -1020,12 +1064,8 @@ impl LoopDriver {
             Ok(n) => {
                 conn.read += n as u64;
                 self.read_since_turn.set(self.read_since_turn.get() + n);
-                self.js.borrow_mut().read_pos += n;
                 if !conn.receiver.is_done() {
-                    let mut events = Recorder::reading_in(self.staging.writer(id), arena);
-                    if let Err(err) = conn.receiver.feed(&mut buf[..n], &mut events) {
-                        events.error(err);
-                    }
+                    parse(conn, n, self.staging.writer(id));
                 }
                 false
             }
@@ -1033,10 +1073,6 @@ impl LoopDriver {
                 e.kind(),
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
             ),
-        };
-        drop(conns);
-        if broken {
-            self.close(id);
         }
     }
 

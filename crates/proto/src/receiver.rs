@@ -273,6 +273,75 @@ impl Receiver {
         Ok(())
     }
 
+    /// Where the next payload bytes of a large uncompressed data frame can be read
+    /// straight into: the spare capacity of the message being assembled (reserved
+    /// here, for up to `max` of the frame's remaining bytes). Reading there and calling
+    /// [`Self::commit_direct`] skips copying them out of a read buffer. `None` unless a
+    /// data frame's payload with at least `min` bytes to go is in progress.
+    pub fn direct_room(
+        &mut self,
+        min: usize,
+        max: usize,
+    ) -> Option<&mut [std::mem::MaybeUninit<u8>]> {
+        if self.state != State::Payload || self.opcode >= 0x08 || self.compressed {
+            return None;
+        }
+        if self.remaining < min as u64 || max == 0 {
+            return None;
+        }
+        let want = (self.remaining.min(max as u64) as usize).min(RESERVE_LIMIT);
+        self.msg.reserve(want);
+        let spare = self.msg.spare_capacity_mut();
+        let len = spare.len().min(want);
+        Some(&mut spare[..len])
+    }
+
+    /// Takes `n` bytes written into [`Self::direct_room`] as the next payload bytes:
+    /// unmasks and checks them in place, and reports the message if the frame ends it.
+    ///
+    /// # Safety
+    /// The first `n` bytes of the room last returned by `direct_room` must have been
+    /// written, and `n` must not exceed its length.
+    pub unsafe fn commit_direct<H: Handler>(
+        &mut self,
+        n: usize,
+        handler: &mut H,
+    ) -> Result<(), ProtoError> {
+        let result = self.commit_direct_inner(n, handler);
+        if result.is_err() {
+            self.state = State::Done;
+        }
+        result
+    }
+
+    unsafe fn commit_direct_inner<H: Handler>(
+        &mut self,
+        n: usize,
+        handler: &mut H,
+    ) -> Result<(), ProtoError> {
+        let n = n.min(self.msg.capacity() - self.msg.len());
+        let n = (n as u64).min(self.remaining) as usize;
+        let start = self.msg.len();
+        // Safe by the caller's promise: those bytes are written, within capacity.
+        self.msg.set_len(start + n);
+        let data = &mut self.msg[start..];
+        if let Some(mask) = self.mask {
+            apply_mask(data, mask, self.mask_phase);
+            self.mask_phase = (self.mask_phase + n) & 3;
+        }
+        self.remaining -= n as u64;
+        if self.fragmented_opcode() == 0x01
+            && !self.cfg.skip_utf8_validation
+            && !self.utf8.feed(&self.msg[start..])
+        {
+            return Err(ProtoError::InvalidUtf8);
+        }
+        if self.remaining == 0 {
+            self.frame_complete(handler)?;
+        }
+        Ok(())
+    }
+
     /// The opcode of the message in progress (a continuation's is its first frame's).
     fn fragmented_opcode(&self) -> u8 {
         if self.fragmented != 0 {

@@ -588,3 +588,57 @@ fn hostile_input_never_panics() {
         }
     }
 }
+
+/// Feeds `input` as a socket driver reading large payloads in place would: whenever
+/// the receiver offers a direct room, up to `step` bytes go there; otherwise up to
+/// `step` bytes go through `feed`.
+fn run_direct(cfg: &Config, input: &[u8], step: usize) -> Vec<Ev> {
+    let mut r = Receiver::new(cfg.clone());
+    let mut rec = Rec::default();
+    let mut pos = 0;
+    while pos < input.len() {
+        let take = step.min(input.len() - pos);
+        let result = match r.direct_room(4, take) {
+            Some(room) => {
+                let n = room.len().min(take);
+                for (slot, &b) in room.iter_mut().zip(&input[pos..pos + n]) {
+                    slot.write(b);
+                }
+                pos += n;
+                // Safe: `n` bytes of the room were written just above.
+                unsafe { r.commit_direct(n, &mut rec) }
+            }
+            None => {
+                let mut buf = input[pos..pos + take].to_vec();
+                pos += take;
+                r.feed(&mut buf, &mut rec)
+            }
+        };
+        if let Err(e) = result {
+            rec.0.push(Ev::Err(e));
+            break;
+        }
+    }
+    rec.0
+}
+
+#[test]
+fn reading_large_payloads_in_place_gives_the_same_events() {
+    let text: Vec<u8> = "héllo wörld, ".repeat(700).into_bytes();
+    let binary: Vec<u8> = (0..70_000u32).map(|i| (i * 7) as u8).collect();
+    let mut bad_text = text.clone();
+    bad_text[5000] = 0xff;
+    let mut input = Vec::new();
+    input.extend(frame(Opcode::Text, true, &text, true));
+    input.extend(frame(Opcode::Binary, false, &binary[..40_000], true));
+    input.extend(frame(Opcode::Ping, true, b"between", true));
+    input.extend(frame(Opcode::Continuation, true, &binary[40_000..], true));
+    input.extend(frame(Opcode::Text, true, b"small", true));
+    input.extend(frame(Opcode::Text, true, &bad_text, true));
+    let expected = run(&server(), &[&input]);
+    assert_eq!(expected.len(), 5, "{:?}", expected.last());
+    assert_eq!(expected[4], Ev::Err(ProtoError::InvalidUtf8));
+    for step in [1, 3, 1000, 4096, 65_536, 1 << 20] {
+        assert_eq!(run_direct(&server(), &input, step), expected, "step {step}");
+    }
+}
