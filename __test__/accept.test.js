@@ -245,3 +245,20 @@ test("accept: 'connection' listeners on the HTTP server see every socket, as in 
     return { seen, echoed: String(m) };
   });
 });
+
+test("accept: 'upgrade' listeners of the user's own on the HTTP server get Node's socket, as in ws", async () => {
+  await same(async (impl) => {
+    const { wss, url } = await startServer(impl);
+    const seen = [];
+    wss._server.on('upgrade', (req, socket, head) => {
+      seen.push([req.url, socket instanceof net.Socket, typeof socket.setTimeout, head.length]);
+    });
+    wss.on('connection', (ws) => ws.on('message', (m) => ws.send(m)));
+    const a = await connect('ws', `${url}/room`);
+    a.send('one');
+    const [m] = await once(a, 'message');
+    a.terminate();
+    await stopServer(wss);
+    return { seen, echoed: String(m) };
+  });
+});

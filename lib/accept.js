@@ -93,6 +93,12 @@ function firstTimeout(headersTimeout, requestTimeout) {
  * @param {string[]} fields See `handshake_fields` in src/wire.rs
  */
 function onHandshake(server, id, fields) {
+  // 'upgrade' listeners besides ws's own may do anything with a socket (pipe it,
+  // read it): they get Node's, with the request parsed again by Node.
+  if (server.listenerCount('upgrade') > 1) {
+    onFallback(server, id);
+    return;
+  }
   const socket = new AcceptedSocket(id, fields);
   const req = new http.IncomingMessage(socket);
   req.method = fields[0];
@@ -125,11 +131,11 @@ function onHandshake(server, id, fields) {
  *
  * @param {http.Server} server
  * @param {number} id The pending socket
- * @param {Buffer} bytes What the client sent so far
  */
-function onFallback(server, id, bytes) {
-  const fd = native.pendingRelease(id);
-  if (fd < 0) return;
+function onFallback(server, id) {
+  const released = native.pendingRelease(id);
+  if (released == null) return;
+  const { fd, bytes } = released;
   let socket;
   try {
     socket = new net.Socket({ fd, allowHalfOpen: server.allowHalfOpen, readable: true, writable: true });

@@ -359,8 +359,7 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
 
 /**
  * A socket the driver accepted sent its request: a whole upgrade request (HANDSHAKE,
- * its fields as Latin-1 text) or something for Node's own parser (FALLBACK, the bytes
- * read so far). Goes to the listener's handlers, or closes the socket when the
+ * its fields as Latin-1 text) or something for Node's own server (FALLBACK). Goes to the listener's handlers, or closes the socket when the
  * listener has stopped meanwhile.
  */
 function onAccepted(id, kind, listenerId, arena, at, len) {
@@ -373,7 +372,7 @@ function onAccepted(id, kind, listenerId, arena, at, len) {
     keepCounted(listener.server, id);
     listener.onHandshake(id, arena.toString('latin1', at, at + len).split('\0'));
   } else {
-    listener.onFallback(id, Buffer.from(arena.subarray(at, at + len)));
+    listener.onFallback(id);
   }
 }
 
@@ -461,7 +460,7 @@ function uncount(id) {
  * @param {number} fd The listening socket's fd (`server._handle.fd`)
  * @param {Object} limits `maxHeaderSize` and `headersTimeout` (ms, 0: none)
  * @param {Object} handlers `server` (counts the connections), `onHandshake(id,
- *     fields)` and `onFallback(id, bytes)`
+ *     fields)` and `onFallback(id)`
  * @return {number} The listener id, or -1 if Node keeps accepting
  */
 function listen(fd, limits, handlers) {
@@ -510,9 +509,14 @@ function pendingFromFd(listenerId, fd) {
   return binding.pendingFromFd(state, listenerId, fd);
 }
 
-/** Hands an accepted socket to Node: its fd, or -1. */
+/**
+ * Hands an accepted socket to Node: `{ fd, bytes }` (the bytes read so far), or null.
+ * It no longer counts as the driver's.
+ */
 function pendingRelease(id) {
-  return binding.pendingRelease(state, id);
+  const released = binding.pendingRelease(state, id);
+  uncount(id);
+  return released;
 }
 
 /** The local address of an accepted socket or connection, or null. */

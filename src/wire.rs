@@ -29,9 +29,9 @@ pub mod event {
     /// listener id. The socket waits, unread, for `pendingAccept`, `pendingWrite` or
     /// `pendingClose`.
     pub const HANDSHAKE: u32 = 10;
-    /// A connection the driver accepted sent something its request-head parser leaves
-    /// to Node (a plain HTTP request, an unusual head): the payload is the bytes read
-    /// so far; `pendingRelease` hands over the fd. Extra = the listener id.
+    /// A connection the driver accepted is for Node's own HTTP server (a plain HTTP
+    /// request, an unusual head, a server with `'connection'` listeners):
+    /// `pendingRelease` hands over the fd and the bytes read. Extra = the listener id.
     pub const FALLBACK: u32 = 11;
     /// Flag on TEXT/BINARY: the payload is in `bigs[a]`, not in the arena.
     pub const BIG: u32 = 0x80;

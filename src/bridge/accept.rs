@@ -86,10 +86,25 @@ pub fn pending_close(state: &External<EnvState>, id: u32, end: bool) {
     state.driver.pending_close(id, end);
 }
 
-/// Hands pending socket `id` to Node: returns its fd (now the caller's) or -1.
+/// A pending socket handed to Node.
+#[napi(object)]
+pub struct Released {
+    /// Now the caller's to own and close.
+    pub fd: i32,
+    /// Every byte read from it so far.
+    pub bytes: Buffer,
+}
+
+/// Hands pending socket `id` to Node, or null if it is gone.
 #[napi(catch_unwind)]
-pub fn pending_release(state: &External<EnvState>, id: u32) -> i32 {
-    state.driver.pending_release(id)
+pub fn pending_release(state: &External<EnvState>, id: u32) -> Option<Released> {
+    state
+        .driver
+        .pending_release(id)
+        .map(|(fd, bytes)| Released {
+            fd,
+            bytes: bytes.into(),
+        })
 }
 
 /// A socket's local address, as `net.Socket#address()` reports it.

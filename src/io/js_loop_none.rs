@@ -105,8 +105,8 @@ impl LoopDriver {
         false
     }
 
-    pub fn pending_release(&self, _id: u32) -> i32 {
-        -1
+    pub fn pending_release(&self, _id: u32) -> Option<(i32, Vec<u8>)> {
+        None
     }
 
     pub fn pending_take(&self, _id: u32) -> Option<Accepted> {

@@ -416,21 +416,20 @@ impl LoopDriver {
         if let Some(poll) = p.poll.as_mut() {
             poll.watch(0, on_socket);
         }
-        self.staging
-            .writer(id)
-            .push_payload(event::FALLBACK, p.listener, &p.buf);
+        self.staging.writer(id).push(event::FALLBACK, p.listener, 0);
     }
 
-    /// Gives up a pending socket for Node (after FALLBACK, whose payload carried the
-    /// bytes read): returns its fd, now the caller's, or -1.
-    pub fn pending_release(&self, id: u32) -> RawFd {
-        let Some(p) = self.pending.borrow_mut().remove(&id) else {
-            return -1;
-        };
-        let Pending { poll, stream, .. } = *p;
+    /// Gives up a pending socket for Node (after FALLBACK, or after HANDSHAKE when
+    /// JS decides Node must see it): its fd, now the caller's, and every byte read
+    /// from it so far.
+    pub fn pending_release(&self, id: u32) -> Option<(RawFd, Vec<u8>)> {
+        let p = self.pending.borrow_mut().remove(&id)?;
+        let Pending {
+            poll, stream, buf, ..
+        } = *p;
         // libuv's rule: the poll handle goes before the fd changes hands.
         drop(poll);
-        stream.into_raw_fd()
+        Some((stream.into_raw_fd(), buf))
     }
 
     /// Takes a pending socket over for a connection (after HANDSHAKE).
