@@ -46,7 +46,13 @@ for (const { name, env, size } of variants) {
 
       server.send('start');
       const end = Date.now() + FLOOD_MS;
-      const ticker = setInterval(() => echo.send('tick'), 20);
+      // Echoes are counted against the ticks this process managed to send (on a busy
+      // machine it sends fewer than one per 20 ms).
+      let ticks = 0;
+      const ticker = setInterval(() => {
+        ticks++;
+        echo.send('tick');
+      }, 20);
       let written = 0;
       while (Date.now() < end) {
         written += burst.length;
@@ -60,13 +66,13 @@ for (const { name, env, size } of variants) {
       socket.destroy();
       echo.terminate();
 
-      const detail = JSON.stringify({ ...report, written, echoes });
+      const detail = JSON.stringify({ ...report, written, ticks, echoes });
       if (process.env.FLOOD_REPORT) console.log(detail);
       assert.ok(report.floodMessages > 1000, `the flood was being read: ${detail}`);
       // The flood outpaces the handler: most of what was written is still in flight.
       assert.ok(report.floodMessages * one.length < written, detail);
       assert.ok(report.p99 < 50, `timer p99 lateness under 50 ms: ${detail}`);
-      assert.ok(echoes >= (FLOOD_MS / 20) * 0.5, `echoes flowed during the flood: ${detail}`);
+      assert.ok(ticks > 0 && echoes >= ticks * 0.5, `echoes flowed during the flood: ${detail}`);
       assert.ok(report.rssGrowth < 64 * 1024 * 1024, `RSS growth bounded: ${detail}`);
     } finally {
       server.send('exit');

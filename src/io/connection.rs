@@ -155,27 +155,32 @@ impl Drop for ClosedOnDrop<'_> {
 async fn read_loop(
     id: u32,
     r: OwnedReadHalf,
-    mut head: Vec<u8>,
+    head: Vec<u8>,
     mut receiver: Receiver,
     queue: &EventQueue,
     control: &Control,
 ) {
-    let feed = |receiver: &mut Receiver, bytes: &mut [u8]| {
-        if !receiver.is_done() {
-            let mut events = Recorder::new(queue.writer(id));
-            if let Err(err) = receiver.feed(bytes, &mut events) {
-                events.error(err);
+    // Bytes read but not yet parsed: the parser stops between slices of a read once
+    // this connection is over its bound, and the rest waits here (not in the kernel's
+    // buffer, which was already emptied) until JS has delivered what is queued.
+    let mut backlog = head;
+    loop {
+        if !backlog.is_empty() && !control.paused.load(Ordering::Acquire) {
+            let used = feed_bounded(id, &mut receiver, &mut backlog, queue);
+            backlog.drain(..used);
+            if backlog.is_empty() {
+                backlog = Vec::new();
             }
         }
-    };
-    feed(&mut receiver, &mut head);
-    drop(head);
-    loop {
         if control.paused.load(Ordering::Acquire) || queue.over_high_water_for(id) {
             tokio::select! {
                 _ = async { control.wait_resumed().await; queue.wait_for_room(id).await } => {}
                 _ = control.killed() => return,
             }
+            continue;
+        }
+        if !backlog.is_empty() {
+            continue;
         }
         // Wait for data without holding a buffer: an idle connection owns no read
         // memory. The read itself uses the io thread's buffer and is fed at once.
@@ -198,7 +203,11 @@ async fn read_loop(
         let read = READ_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             let n = r.try_read(&mut buf)?;
-            feed(&mut receiver, &mut buf[..n]);
+            let bytes = buf.get_mut(..n).unwrap_or_default();
+            let used = feed_bounded(id, &mut receiver, bytes, queue);
+            if let Some(rest) = bytes.get(used..) {
+                backlog.extend_from_slice(rest);
+            }
             Ok::<usize, std::io::Error>(n)
         });
         match read {
@@ -216,6 +225,36 @@ async fn read_loop(
             }
         }
     }
+}
+
+/// Bytes parsed between checks of the connection's undelivered bound. One read can
+/// hold ~10,000 empty frames (6 bytes each, masked): parsed at once, a slow handler
+/// would owe a second to this connection alone before any other connection's message
+/// (`__test__/flood.test.js`). A slice holds at most ~700 of them.
+const FEED_SLICE: usize = 4 * 1024;
+
+/// Feeds `bytes` to the parser slice by slice while connection `id` is within its
+/// bound; returns how many bytes were used (all of them unless it went over).
+fn feed_bounded(id: u32, receiver: &mut Receiver, bytes: &mut [u8], queue: &EventQueue) -> usize {
+    let mut used = 0;
+    while used < bytes.len() {
+        if receiver.is_done() {
+            return bytes.len();
+        }
+        if used > 0 && queue.over_high_water_for(id) {
+            return used;
+        }
+        let end = used.saturating_add(FEED_SLICE).min(bytes.len());
+        let Some(slice) = bytes.get_mut(used..end) else {
+            return bytes.len();
+        };
+        let mut events = Recorder::new(queue.writer(id));
+        if let Err(err) = receiver.feed(slice, &mut events) {
+            events.error(err);
+        }
+        used = end;
+    }
+    used
 }
 
 thread_local! {

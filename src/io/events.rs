@@ -80,6 +80,7 @@ pub struct Writer<'a> {
     inner: std::sync::MutexGuard<'a, Inner>,
     id: u32,
     bytes: usize,
+    records: usize,
 }
 
 impl EventQueue {
@@ -112,6 +113,7 @@ impl EventQueue {
             inner,
             id,
             bytes: 0,
+            records: 0,
         }
     }
 
@@ -212,6 +214,7 @@ impl Writer<'_> {
     /// way it counts as undelivered.
     fn counted(&mut self, len: usize, in_arena: bool) -> &mut Chunk {
         self.bytes += RECORD_COST + len;
+        self.records += 1;
         let (id, per_conn) = (self.id, self.queue.per_conn_bound);
         let chunk = self.chunk_for(if in_arena { len } else { 0 });
         chunk.count(id, RECORD_COST + len, per_conn);
@@ -308,6 +311,12 @@ impl<'a> Recorder<'a> {
     #[cfg_attr(not(unix), allow(dead_code))] // used by the JS-loop driver
     pub fn reading_in(out: Writer<'a>, direct: std::ops::Range<usize>) -> Self {
         Recorder { out, direct }
+    }
+
+    /// How many records were made so far.
+    #[cfg_attr(not(unix), allow(dead_code))] // used by the JS-loop driver
+    pub fn records(&self) -> usize {
+        self.out.records
     }
 
     /// Where `data` starts in the read arena, if it lies inside it.

@@ -39,6 +39,14 @@ use crate::wire::{self, event, Outgoing};
 
 /// Bytes asked of each read.
 const READ_SIZE: usize = 64 * 1024;
+/// Most events one read should come to: a read of tiny frames makes the next one
+/// smaller, so that a peer flooding empty frames (~10,000 in 64 KiB) hands a slow
+/// handler about this many at a time, and other sockets' messages are not kept waiting
+/// behind a second of its work (`__test__/flood.test.js`). Reads of messages of 128
+/// bytes and more stay at [`READ_SIZE`].
+const READ_EVENTS: usize = 512;
+/// The smallest read [`READ_EVENTS`] makes.
+const MIN_READ_CAP: usize = 1024;
 /// A frame with at least this much payload still to come is read straight into its
 /// message (`Receiver::direct_room`).
 const DIRECT_MIN: usize = 64 * 1024;
@@ -84,6 +92,8 @@ struct LoopConn {
     paused: bool,
     /// Touched by the current flush.
     touched: bool,
+    /// Most bytes the next read asks for; see [`READ_EVENTS`].
+    read_cap: u32,
     /// Payloads of this flush written from where JS holds them rather than copied
     /// into `out`; see [`Gap`]. Empty outside a [`LoopBatch`].
     gaps: Vec<Gap>,
@@ -154,6 +164,19 @@ impl Drop for Pinned {
 const GATHER_MIN: usize = 2048;
 /// Most pieces in one `writev`.
 const MAX_IOV: usize = 64;
+
+/// The read cap after a read of `n` bytes that made `events` records
+/// ([`READ_EVENTS`]): scaled down in proportion when over, doubled back towards
+/// [`READ_SIZE`] when a full read stayed under.
+fn next_read_cap(cap: usize, n: usize, events: usize) -> usize {
+    if events > READ_EVENTS {
+        (n.saturating_mul(READ_EVENTS) / events).clamp(MIN_READ_CAP, READ_SIZE)
+    } else if n >= cap {
+        cap.saturating_mul(2).min(READ_SIZE)
+    } else {
+        cap
+    }
+}
 
 impl LoopConn {
     /// Writes `out[out_pos..]` with the gap payloads in place, by `writev`, as far as
@@ -569,6 +592,7 @@ impl LoopDriver {
             read_closed: false,
             paused: false,
             touched: false,
+            read_cap: READ_SIZE as u32,
             gaps: Vec::new(),
         };
         // Written before `head` is fed, so a failure leaves nothing staged: the caller
@@ -1030,13 +1054,15 @@ impl LoopDriver {
             // Safe: `room` unused bytes of the live read arena, which nothing else
             // references until `read_pos` moves past them.
             let buf = unsafe { std::slice::from_raw_parts_mut(at, room) };
-            let result = conn.stream.read(buf);
+            let cap = room.min(conn.read_cap as usize);
+            let result = conn.stream.read(&mut buf[..cap]);
             self.after_read(id, conn, result, |conn, n, writer| {
                 self.js.borrow_mut().read_pos += n;
                 let mut events = Recorder::reading_in(writer, arena);
                 if let Err(err) = conn.receiver.feed(&mut buf[..n], &mut events) {
                     events.error(err);
                 }
+                conn.read_cap = next_read_cap(conn.read_cap as usize, n, events.records()) as u32;
             })
         };
         drop(conns);
@@ -1276,5 +1302,22 @@ mod tests {
         assert!(std::mem::size_of::<super::LoopConn>() <= 344);
         assert!(std::mem::size_of::<wsrs_proto::Receiver>() <= 160);
         assert!(std::mem::size_of::<wsrs_proto::Sender>() <= 48);
+    }
+
+    #[test]
+    fn reads_of_tiny_frames_shrink_and_ordinary_ones_grow_back() {
+        use super::{next_read_cap, MIN_READ_CAP, READ_EVENTS, READ_SIZE};
+        // 64 KiB of empty masked frames: ~10,900 events; the next read is ~3 KiB.
+        let cap = next_read_cap(READ_SIZE, READ_SIZE, READ_SIZE / 6);
+        assert_eq!(cap, READ_SIZE * READ_EVENTS / (READ_SIZE / 6));
+        assert!(cap / 6 <= READ_EVENTS && cap >= MIN_READ_CAP);
+        // Never below the floor, whatever the count.
+        assert_eq!(next_read_cap(cap, 10, usize::MAX), MIN_READ_CAP);
+        // Full reads of ordinary messages double it back, up to READ_SIZE.
+        let back = next_read_cap(cap, cap, 8);
+        assert_eq!(back, cap * 2);
+        assert_eq!(next_read_cap(READ_SIZE, READ_SIZE, 64), READ_SIZE);
+        // A short read says nothing about what the socket could give: no change.
+        assert_eq!(next_read_cap(cap, cap / 2, 1), cap);
     }
 }
