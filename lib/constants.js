@@ -25,6 +25,8 @@ module.exports = {
   kOnWritten: Symbol('onWritten'),
   kOnEnd: Symbol('onEnd'),
   kOnClosed: Symbol('onClosed'),
+  kOnSocketData: Symbol('onSocketData'),
+  kOnSocketError: Symbol('onSocketError'),
   // A WebSocket's native connection id. A symbol, not `_id`: libraries tag sockets
   // with fields of their own (one popular RPC library sets `socket._id`).
   kId: Symbol('kId'),

@@ -10,7 +10,8 @@
  * called in wire order:
  * `kOnMessage(data, isBinary)`, `kOnPing(data)`, `kOnPong(data)`,
  * `kOnCloseFrame(code, reason)`, `kOnProtocolError(kind, arg)`, `kOnWritten(frames)`,
- * `kOnEnd()`, `kOnClosed()`.
+ * `kOnEnd()`, `kOnClosed()`; and, for `ws._socket`, `kOnSocketData(bytes)` (what was
+ * read, when tapped) and `kOnSocketError(errno, syscall)` (a failed read or write).
  */
 
 const { performance } = require('perf_hooks');
@@ -24,7 +25,9 @@ const {
   kOnProtocolError,
   kOnWritten,
   kOnEnd,
-  kOnClosed
+  kOnClosed,
+  kOnSocketData,
+  kOnSocketError
 } = require('./constants');
 
 // The wire format (event kinds, outbox ops and flags, sizes), defined once in
@@ -54,6 +57,9 @@ const {
   EV_CLOSED,
   EV_HANDSHAKE,
   EV_FALLBACK,
+  EV_DATA,
+  EV_SOCKET_ERROR,
+  SYSCALL_READ,
   EV_BIG,
   EV_DIRECT,
   EV_KIND_MASK,
@@ -331,6 +337,12 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
           break;
         case EV_EOF:
           conn[kOnEnd]();
+          break;
+        case EV_DATA:
+          conn[kOnSocketData](b <= COPY_MAX ? copyOut(arena, base + a, b) : Buffer.from(arenaBuffer, arenaStart + a, b));
+          break;
+        case EV_SOCKET_ERROR:
+          conn[kOnSocketError](kindWord >>> 8, a === SYSCALL_READ ? 'read' : 'write');
           break;
         case EV_CLOSED:
           conns.delete(id);
@@ -818,6 +830,31 @@ function socketStats(id) {
   return binding.socketStats(state, id);
 }
 
+/**
+ * Reports (or stops reporting) what connection `id` reads as `kOnSocketData`, for
+ * `ws._socket`'s `'data'` listeners.
+ */
+function socketTap(id, on) {
+  binding.socketTap(state, id, on);
+}
+
+/**
+ * Feeds `bytes` to connection `id`'s parser as if they had been read, or (null) acts
+ * as if the peer ended its side: `ws._socket.push(...)`.
+ *
+ * @param {number} id
+ * @param {?Buffer} bytes
+ */
+function socketPush(id, bytes) {
+  binding.socketPush(state, id, bytes);
+}
+
+/** Drops connection `id` with a TCP reset (`ws._socket.resetAndDestroy()`). */
+function socketReset(id) {
+  flush();
+  binding.socketReset(state, id);
+}
+
 /** Drops connection `id` at once. */
 function terminate(id) {
   flush();
@@ -846,6 +883,9 @@ module.exports = {
   pause,
   socketOption,
   socketStats,
+  socketTap,
+  socketPush,
+  socketReset,
   terminate,
   OP,
   FLAG,

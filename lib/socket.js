@@ -9,6 +9,7 @@
  */
 
 const EventEmitter = require('events');
+const util = require('util');
 
 const native = require('./native');
 const { toBuffer } = require('./validation');
@@ -182,6 +183,57 @@ class AdoptedSocket extends EventEmitter {
     return true;
   }
 
+  /**
+   * As `Readable#push` on ws's socket: `chunk` is parsed as if it had been read (and
+   * reaches `'data'` listeners); `null` acts as if the peer ended its side.
+   *
+   * @param {?(string|Buffer|Uint8Array)} chunk
+   * @param {string} [encoding] For a string
+   * @return {boolean}
+   */
+  push(chunk, encoding) {
+    const websocket = this[kWebSocket];
+    if (!websocket[kId] || this[kTotals] !== null) return false;
+    const bytes = chunk === null ? null : typeof chunk === 'string' ? Buffer.from(chunk, encoding) : toBuffer(chunk);
+    native.socketPush(websocket[kId], bytes);
+    return chunk !== null;
+  }
+
+  /**
+   * Closes the connection with a TCP reset, as `net.Socket#resetAndDestroy`: the
+   * peer's socket errors with ECONNRESET; here the connection closes as with
+   * `terminate()`.
+   */
+  resetAndDestroy() {
+    const websocket = this[kWebSocket];
+    if (websocket[kId] && this[kTotals] === null) native.socketReset(websocket[kId]);
+    else websocket.terminate();
+    return this;
+  }
+
+  /**
+   * A read or write failed (the connection is closing): Node's error, to `'error'`
+   * listeners if there are any (ws's own socket listener swallows it, so none is
+   * not an uncaught error).
+   *
+   * @param {number} errno The OS error number (0 if unknown)
+   * @param {string} syscall `read` or `write`
+   */
+  failed(errno, syscall) {
+    if (this.listenerCount('error') === 0) return;
+    let name = 'EIO';
+    try {
+      if (errno > 0) name = util.getSystemErrorName(-errno);
+    } catch {
+      // An errno Node does not know: keep EIO.
+    }
+    const err = new Error(`${syscall} ${name}`);
+    err.errno = -errno;
+    err.code = name;
+    err.syscall = syscall;
+    this.emit('error', err);
+  }
+
   destroy() {
     this[kWebSocket].terminate();
     return this;
@@ -190,6 +242,50 @@ class AdoptedSocket extends EventEmitter {
   end() {
     this[kWebSocket][kEnd]();
     return this;
+  }
+
+  // `'data'` listeners see the bytes as read: Rust reports each read of this
+  // connection (a copy) only while there are some, so others pay nothing.
+  on(event, listener) {
+    super.on(event, listener);
+    if (event === 'data') this.#tap();
+    return this;
+  }
+
+  addListener(event, listener) {
+    return this.on(event, listener);
+  }
+
+  prependListener(event, listener) {
+    super.prependListener(event, listener);
+    if (event === 'data') this.#tap();
+    return this;
+  }
+
+  removeListener(event, listener) {
+    super.removeListener(event, listener);
+    if (event === 'data') this.#tap();
+    return this;
+  }
+
+  off(event, listener) {
+    return this.removeListener(event, listener);
+  }
+
+  removeAllListeners(event) {
+    super.removeAllListeners(event);
+    if (event === undefined || event === 'data') this.#tap();
+    return this;
+  }
+
+  #tap() {
+    const id = this[kWebSocket] && this[kWebSocket][kId];
+    if (id && this[kTotals] === null) native.socketTap(id, this.listenerCount('data') > 0);
+  }
+
+  /** The connection is now served by Rust: report reads if listeners came first. */
+  adopted() {
+    if (this.listenerCount('data') > 0) this.#tap();
   }
 }
 

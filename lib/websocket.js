@@ -36,6 +36,8 @@ const {
   kOnProtocolError,
   kOnWritten,
   kOnEnd,
+  kOnSocketData,
+  kOnSocketError,
   kOnClosed,
   kId,
   kQueue,
@@ -253,6 +255,7 @@ class WebSocket extends EventEmitter {
       id = native.bridge(socket, head, protocolOptions, this);
     }
     this[kId] = id;
+    if (this._socket instanceof AdoptedSocket) this._socket.adopted();
 
     this._readyState = WebSocket.OPEN;
     this.emit('open');
@@ -525,7 +528,9 @@ class WebSocket extends EventEmitter {
     const blocked = this[kBlocked];
     while (blocked.length !== 0 && !isBlob(blocked[0][2])) {
       const [op, flags, payload, cb] = blocked.shift();
-      if (payload === null) continue;
+      // An END queued behind the Blob (the peer ended, or close() completed) must
+      // still go out after it, or the connection never closes.
+      if (payload === null && op !== OP.END) continue;
       if (this._readyState === WebSocket.CLOSED || this[kTerminated] === true) {
         if (cb) process.nextTick(cb, new Error('The socket was closed while the blob was being read'));
         continue;
@@ -585,6 +590,14 @@ class WebSocket extends EventEmitter {
     }
     if (this[kDeferred] === null) this[kHandleClosed]();
     else this[kDefer](false, this[kHandleClosed]);
+  }
+
+  [kOnSocketData](bytes) {
+    if (this._socket instanceof AdoptedSocket) this._socket.emit('data', bytes);
+  }
+
+  [kOnSocketError](errno, syscall) {
+    if (this._socket instanceof AdoptedSocket) this._socket.failed(errno, syscall);
   }
 
   [kDefer](ownTurn, handler, a, b) {

@@ -33,6 +33,13 @@ pub mod event {
     /// request, an unusual head, a server with `'connection'` listeners):
     /// `pendingRelease` hands over the fd and the bytes read. Extra = the listener id.
     pub const FALLBACK: u32 = 11;
+    /// Bytes as they were read from the socket, before parsing, for a connection whose
+    /// `ws._socket` has `'data'` listeners (`socketTap`): payload = the bytes.
+    pub const DATA: u32 = 12;
+    /// Reading or writing the socket failed (the connection then closes): extra =
+    /// the OS error number, a = [`super::SYSCALL_READ`] or [`super::SYSCALL_WRITE`].
+    /// JS makes Node's error of it for `ws._socket`'s `'error'` listeners.
+    pub const SOCKET_ERROR: u32 = 13;
     /// Flag on TEXT/BINARY: the payload is in `bigs[a]`, not in the arena.
     pub const BIG: u32 = 0x80;
     /// Flag on TEXT/BINARY: the payload is where it was read, in the read arena (the
@@ -66,6 +73,19 @@ pub mod flag {
     pub const BIG: u8 = 8;
     /// Four key bytes precede the payload in the outbox (`generateMask`).
     pub const KEYED: u8 = 16;
+}
+
+/// The failed call of a SOCKET_ERROR event, as Node's errors name it (`syscall`).
+pub const SYSCALL_READ: u32 = 0;
+pub const SYSCALL_WRITE: u32 = 1;
+
+/// A SOCKET_ERROR event's extra: the OS error number of `err` (0 when it has none
+/// that fits in the 24 bits the record leaves).
+pub fn socket_errno(err: &std::io::Error) -> u32 {
+    err.raw_os_error()
+        .and_then(|e| u32::try_from(e).ok())
+        .filter(|&e| e < 1 << 24)
+        .unwrap_or(0)
 }
 
 /// Messages above this size get their own Buffer instead of a place in the arena.

@@ -446,6 +446,40 @@ pub fn terminate(state: &External<EnvState>, id: u32) {
     }
 }
 
+/// Reports (`on`) or stops reporting connection `id`'s reads as DATA events, for
+/// `ws._socket`'s `'data'` listeners.
+#[napi(catch_unwind)]
+pub fn socket_tap(state: &External<EnvState>, id: u32, on: bool) {
+    if !state.driver.set_tap(id, on) {
+        if let Some(conn) = state.conns.borrow().get(&id) {
+            conn.control.set_tap(on);
+        }
+    }
+}
+
+/// Feeds `bytes` to connection `id`'s parser as if read, or (null) acts as if the
+/// peer ended its side: `ws._socket.push(...)`. The bytes are copied (the parser
+/// unmasks in place).
+#[napi(catch_unwind)]
+pub fn socket_push(state: &External<EnvState>, id: u32, bytes: Option<Buffer>) {
+    let mut copy = bytes.map(|b| b.to_vec());
+    if !state.driver.inject(id, copy.as_deref_mut()) {
+        if let Some(conn) = state.conns.borrow().get(&id) {
+            conn.control.inject(copy.as_deref());
+        }
+    }
+}
+
+/// Drops connection `id` with a TCP reset: `ws._socket.resetAndDestroy()`.
+#[napi(catch_unwind)]
+pub fn socket_reset(state: &External<EnvState>, id: u32) {
+    if !state.driver.reset(id) {
+        if let Some(conn) = state.conns.borrow().get(&id) {
+            conn.control.reset();
+        }
+    }
+}
+
 /// Sets a socket option (`wire::sockopt`) on connection `id`'s socket, as Node's
 /// `setNoDelay(on)` / `setKeepAlive(on, delayMs)` do. False when the connection is
 /// not served on this thread's loop (io-thread connections keep their options).
@@ -551,6 +585,10 @@ pub fn wire_constants() -> HashMap<String, u32> {
     put("EV_CLOSED", event::CLOSED);
     put("EV_HANDSHAKE", event::HANDSHAKE);
     put("EV_FALLBACK", event::FALLBACK);
+    put("EV_DATA", event::DATA);
+    put("EV_SOCKET_ERROR", event::SOCKET_ERROR);
+    put("SYSCALL_READ", wire::SYSCALL_READ);
+    put("SYSCALL_WRITE", wire::SYSCALL_WRITE);
     put("EV_BIG", event::BIG);
     put("EV_DIRECT", event::DIRECT);
     put("EV_KIND_MASK", event::KIND_MASK);

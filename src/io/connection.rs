@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, Notify};
 use wsrs_proto::{Receiver, Sender};
 
 use super::events::{EventQueue, Recorder};
-use crate::wire::{event as kind, Outgoing};
+use crate::wire::{event as kind, Outgoing, SYSCALL_READ, SYSCALL_WRITE};
 
 /// One outbox operation for this connection; its payload is `data[start..start + len]`
 /// of the batch it came in.
@@ -41,6 +41,15 @@ pub struct Control {
     resumed: Notify,
     killed: AtomicBool,
     kill: Notify,
+    /// `ws._socket` has `'data'` listeners: each read is also reported as read.
+    tap: AtomicBool,
+    /// Bytes `ws._socket.push(...)` gave, fed before the next read; `injected_end`:
+    /// `push(null)`, the peer's end.
+    injected: std::sync::Mutex<Vec<u8>>,
+    injected_end: AtomicBool,
+    inject: Notify,
+    /// Close with a TCP reset (`resetAndDestroy()`) when killed.
+    reset: AtomicBool,
 }
 
 impl Control {
@@ -57,6 +66,31 @@ impl Control {
         if !paused {
             self.resumed.notify_waiters();
         }
+    }
+
+    /// Reports each read as a DATA event (`on`), or stops.
+    pub fn set_tap(&self, on: bool) {
+        self.tap.store(on, Ordering::Release);
+    }
+
+    /// Feeds `bytes` to the parser before the next read, as if read; `None`: as if
+    /// the peer ended its side (`ws._socket.push(...)`).
+    pub fn inject(&self, bytes: Option<&[u8]>) {
+        match bytes {
+            Some(bytes) => self
+                .injected
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(bytes),
+            None => self.injected_end.store(true, Ordering::Release),
+        }
+        self.inject.notify_one();
+    }
+
+    /// Drops the socket with a TCP reset (`resetAndDestroy()`).
+    pub fn reset(&self) {
+        self.reset.store(true, Ordering::Release);
+        self.kill();
     }
 
     /// Drops the socket as soon as both tasks notice (ws's `terminate()`).
@@ -129,11 +163,17 @@ pub async fn run(setup: Setup) {
         Err(_) => return,
     };
     let _ = stream.set_nodelay(true);
-    let (r, w) = stream.into_split();
+    let (r, mut w) = stream.into_split();
     tokio::join!(
-        read_loop(id, r, head, receiver, &queue, &control),
-        write_loop(id, w, preamble, writer, ops, &queue, &control)
+        read_loop(id, &r, head, receiver, &queue, &control),
+        write_loop(id, &mut w, preamble, writer, ops, &queue, &control)
     );
+    if control.reset.load(Ordering::Acquire) {
+        // `resetAndDestroy()`: the peer must see a reset, not the FIN that dropping
+        // the write half sends; closing the fd with SO_LINGER 0 sends it.
+        let _ = r.as_ref().set_zero_linger();
+        w.forget();
+    }
 }
 
 struct ClosedOnDrop<'a> {
@@ -154,7 +194,7 @@ impl Drop for ClosedOnDrop<'_> {
 
 async fn read_loop(
     id: u32,
-    r: OwnedReadHalf,
+    r: &OwnedReadHalf,
     head: Vec<u8>,
     mut receiver: Receiver,
     queue: &EventQueue,
@@ -163,8 +203,17 @@ async fn read_loop(
     // Bytes read but not yet parsed: the parser stops between slices of a read once
     // this connection is over its bound, and the rest waits here (not in the kernel's
     // buffer, which was already emptied) until JS has delivered what is queued.
+    // Reported as read whatever the tap, as on the JS-loop driver.
+    if !head.is_empty() {
+        queue.writer(id).push_payload(kind::DATA, 0, &head);
+    }
     let mut backlog = head;
     loop {
+        take_injected(id, control, queue, &mut backlog);
+        if backlog.is_empty() && control.injected_end.swap(false, Ordering::AcqRel) {
+            queue.writer(id).push(kind::EOF, 0, 0);
+            return;
+        }
         if !backlog.is_empty() && !control.paused.load(Ordering::Acquire) {
             let used = feed_bounded(id, &mut receiver, &mut backlog, queue);
             backlog.drain(..used);
@@ -187,6 +236,7 @@ async fn read_loop(
         let ready = tokio::select! {
             ready = r.readable() => ready,
             _ = control.killed() => return,
+            _ = control.inject.notified() => continue,
             _ = idle_timeout(context_idle), if receiver.holds_context() => {
                 receiver.release_idle_context();
                 continue;
@@ -204,6 +254,9 @@ async fn read_loop(
             let mut buf = buf.borrow_mut();
             let n = r.try_read(&mut buf)?;
             let bytes = buf.get_mut(..n).unwrap_or_default();
+            if control.tap.load(Ordering::Acquire) && n > 0 {
+                queue.writer(id).push_payload(kind::DATA, 0, bytes);
+            }
             let used = feed_bounded(id, &mut receiver, bytes, queue);
             if let Some(rest) = bytes.get(used..) {
                 backlog.extend_from_slice(rest);
@@ -219,12 +272,31 @@ async fn read_loop(
                 control.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => {
+            Err(e) => {
+                report_error(queue, id, SYSCALL_READ, &e);
                 control.kill();
                 return;
             }
         }
     }
+}
+
+/// Moves what `ws._socket.push(...)` gave into the backlog (reported as read if
+/// tapped, as Node's socket emits pushed data).
+fn take_injected(id: u32, control: &Control, queue: &EventQueue, backlog: &mut Vec<u8>) {
+    let mut injected = control.injected.lock().unwrap_or_else(|e| e.into_inner());
+    if !injected.is_empty() {
+        if control.tap.load(Ordering::Acquire) {
+            queue.writer(id).push_payload(kind::DATA, 0, &injected);
+        }
+        backlog.append(&mut injected);
+    }
+}
+
+/// Reports a failed read or write (SOCKET_ERROR), before the CLOSED that follows.
+fn report_error(queue: &EventQueue, id: u32, syscall: u32, err: &std::io::Error) {
+    let errno = crate::wire::socket_errno(err);
+    queue.writer(id).push(kind::SOCKET_ERROR, errno, syscall);
 }
 
 /// Bytes parsed between checks of the connection's undelivered bound. One read can
@@ -267,7 +339,7 @@ const READ_SIZE: usize = 64 * 1024;
 
 async fn write_loop(
     id: u32,
-    mut w: OwnedWriteHalf,
+    w: &mut OwnedWriteHalf,
     preamble: Vec<u8>,
     mut writer: Sender,
     mut ops: mpsc::UnboundedReceiver<OpBatch>,
@@ -305,7 +377,8 @@ async fn write_loop(
             r = w.write_all(&out) => r,
             _ = control.killed() => return,
         };
-        if written.is_err() {
+        if let Err(e) = written {
+            report_error(queue, id, SYSCALL_WRITE, &e);
             control.kill();
             return;
         }

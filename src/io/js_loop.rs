@@ -94,6 +94,8 @@ struct LoopConn {
     touched: bool,
     /// Most bytes the next read asks for; see [`READ_EVENTS`].
     read_cap: u32,
+    /// `ws._socket` has `'data'` listeners: each read is also reported as read.
+    tap: bool,
     /// Payloads of this flush written from where JS holds them rather than copied
     /// into `out`; see [`Gap`]. Empty outside a [`LoopBatch`].
     gaps: Vec<Gap>,
@@ -164,6 +166,24 @@ impl Drop for Pinned {
 const GATHER_MIN: usize = 2048;
 /// Most pieces in one `writev`.
 const MAX_IOV: usize = 64;
+
+/// Makes closing `fd` send a TCP reset instead of a FIN (SO_LINGER on, 0 s).
+pub fn set_linger_zero(fd: c_int) -> bool {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // Safe: a socket fd the caller owns and a linger struct of the right size.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        ) == 0
+    }
+}
 
 /// The read cap after a read of `n` bytes that made `events` records
 /// ([`READ_EVENTS`]): scaled down in proportion when over, doubled back towards
@@ -593,6 +613,7 @@ impl LoopDriver {
             paused: false,
             touched: false,
             read_cap: READ_SIZE as u32,
+            tap: false,
             gaps: Vec::new(),
         };
         // Written before `head` is fed, so a failure leaves nothing staged: the caller
@@ -600,6 +621,9 @@ impl LoopDriver {
         // ws does.
         conn.write_out(&self.out_pool)?;
         if !head.is_empty() {
+            // Reported as read whatever the tap: `ws._socket`'s 'data' listeners are
+            // added once the connection is open, and in ws the head reaches them.
+            self.staging.writer(id).push_payload(event::DATA, 0, head);
             self.feed(id, &mut conn, head);
         }
         // Data that arrived before this is reported by libuv's first poll (its epoll
@@ -787,6 +811,62 @@ impl LoopDriver {
                     && (!on || set(libc::IPPROTO_TCP, idle, idle_secs))
             }
         }
+    }
+
+    /// Reports (`on`) or stops reporting each read of connection `id` as a DATA
+    /// event, for `ws._socket`'s `'data'` listeners; false if it is not served here.
+    pub fn set_tap(&self, id: u32, on: bool) -> bool {
+        match self.conns.borrow_mut().get_mut(&id) {
+            Some(conn) => {
+                conn.tap = on;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Feeds `bytes` to connection `id`'s parser as if they had been read (with a
+    /// DATA event if tapped), or, for `None`, acts as if the peer ended its side:
+    /// `ws._socket.push(...)`. False if the connection is not served here.
+    pub fn inject(&self, id: u32, bytes: Option<&mut [u8]>) -> bool {
+        let mut conns = self.conns.borrow_mut();
+        let Some(conn) = conns.get_mut(&id) else {
+            return false;
+        };
+        let ok = match bytes {
+            Some(bytes) => {
+                if conn.tap && !conn.read_closed {
+                    self.staging.writer(id).push_payload(event::DATA, 0, bytes);
+                }
+                if !conn.read_closed {
+                    self.feed(id, conn, bytes);
+                }
+                true
+            }
+            None if conn.read_closed => true,
+            None => {
+                conn.read_closed = true;
+                self.staging.writer(id).push(event::EOF, 0, 0);
+                !conn.write_shut && conn.update_watch()
+            }
+        };
+        drop(conns);
+        if !ok {
+            self.close(id);
+        }
+        self.wake_if_staged();
+        true
+    }
+
+    /// Drops connection `id` with a TCP reset (SO_LINGER 0), as Node's
+    /// `socket.resetAndDestroy()`; false if it is not served here.
+    pub fn reset(&self, id: u32) -> bool {
+        match self.conns.borrow().get(&id) {
+            Some(conn) => set_linger_zero(conn.stream.as_raw_fd()),
+            None => return false,
+        };
+        self.terminate(id);
+        true
     }
 
     /// Drops connection `id` now (ws's `terminate()`); JS flushed before calling.
@@ -992,6 +1072,14 @@ impl LoopDriver {
             self.pending_ready(id, status);
         } else if status < 0 {
             // libuv stopped the handle on a poll error (EPOLLERR): the socket is gone.
+            let error = self
+                .conns
+                .borrow()
+                .get(&id)
+                .and_then(|c| c.stream.take_error().ok().flatten());
+            if let Some(err) = error {
+                self.report_error(id, wire::SYSCALL_READ, &err);
+            }
             self.close(id);
         } else {
             if events & uv::WRITABLE != 0 {
@@ -1030,7 +1118,12 @@ impl LoopDriver {
             }
             return;
         }
-        let broken = if let Some(room) = conn.receiver.direct_room(DIRECT_MIN, READ_BUDGET) {
+        let direct = if conn.tap {
+            None
+        } else {
+            conn.receiver.direct_room(DIRECT_MIN, READ_BUDGET)
+        };
+        let broken = if let Some(room) = direct {
             // The rest of a large frame goes straight into its message: no copy out
             // of the read arena, and one read for as much as the kernel has.
             let (ptr, len) = (room.as_mut_ptr().cast::<c_void>(), room.len());
@@ -1056,8 +1149,11 @@ impl LoopDriver {
             let buf = unsafe { std::slice::from_raw_parts_mut(at, room) };
             let cap = room.min(conn.read_cap as usize);
             let result = conn.stream.read(&mut buf[..cap]);
-            self.after_read(id, conn, result, |conn, n, writer| {
+            self.after_read(id, conn, result, |conn, n, mut writer| {
                 self.js.borrow_mut().read_pos += n;
+                if conn.tap {
+                    writer.push_payload(event::DATA, 0, &buf[..n]);
+                }
                 let mut events = Recorder::reading_in(writer, arena);
                 if let Err(err) = conn.receiver.feed(&mut buf[..n], &mut events) {
                     events.error(err);
@@ -1095,11 +1191,22 @@ impl LoopDriver {
                 }
                 false
             }
-            Err(e) => !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-            ),
+            Err(e) => match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => false,
+                _ => {
+                    self.report_error(id, wire::SYSCALL_READ, &e);
+                    true
+                }
+            },
         }
+    }
+
+    /// Stages a SOCKET_ERROR for connection `id` (before the CLOSED that follows).
+    fn report_error(&self, id: u32, syscall: u32, err: &std::io::Error) {
+        let errno = wire::socket_errno(err);
+        self.staging
+            .writer(id)
+            .push(event::SOCKET_ERROR, errno, syscall);
     }
 
     /// Writes what waits for one writable socket.
@@ -1115,7 +1222,10 @@ impl LoopDriver {
                 }
                 conn.end_if_written() || !conn.update_watch()
             }
-            Err(_) => true,
+            Err(e) => {
+                self.report_error(id, wire::SYSCALL_WRITE, &e);
+                true
+            }
         };
         drop(conns);
         if broken {

@@ -151,6 +151,18 @@ impl LoopDriver {
 
     pub fn terminate(&self, _id: u32) {}
 
+    pub fn set_tap(&self, _id: u32, _on: bool) -> bool {
+        false
+    }
+
+    pub fn inject(&self, _id: u32, _bytes: Option<&mut [u8]>) -> bool {
+        false
+    }
+
+    pub fn reset(&self, _id: u32) -> bool {
+        false
+    }
+
     pub fn byte_counts(&self, _id: u32) -> Option<(u64, u64)> {
         None
     }
