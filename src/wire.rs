@@ -79,15 +79,6 @@ pub mod flag {
 pub const SYSCALL_READ: u32 = 0;
 pub const SYSCALL_WRITE: u32 = 1;
 
-/// A SOCKET_ERROR event's extra: the OS error number of `err` (0 when it has none
-/// that fits in the 24 bits the record leaves).
-pub fn socket_errno(err: &std::io::Error) -> u32 {
-    err.raw_os_error()
-        .and_then(|e| u32::try_from(e).ok())
-        .filter(|&e| e < 1 << 24)
-        .unwrap_or(0)
-}
-
 /// Messages above this size get their own Buffer instead of a place in the arena.
 pub const BIG_MESSAGE: usize = 64 * 1024;
 /// An event chunk's arena closes when it would grow past this.

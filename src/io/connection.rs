@@ -47,6 +47,8 @@ pub struct Control {
     /// `push(null)`, the peer's end.
     injected: std::sync::Mutex<Vec<u8>>,
     injected_end: AtomicBool,
+    /// Set by `inject`, so the reader looks at the above only when there is something.
+    injected_any: AtomicBool,
     inject: Notify,
     /// Close with a TCP reset (`resetAndDestroy()`) when killed.
     reset: AtomicBool,
@@ -84,6 +86,7 @@ impl Control {
                 .extend_from_slice(bytes),
             None => self.injected_end.store(true, Ordering::Release),
         }
+        self.injected_any.store(true, Ordering::Release);
         self.inject.notify_one();
     }
 
@@ -209,10 +212,12 @@ async fn read_loop(
     }
     let mut backlog = head;
     loop {
-        take_injected(id, control, queue, &mut backlog);
-        if backlog.is_empty() && control.injected_end.swap(false, Ordering::AcqRel) {
-            queue.writer(id).push(kind::EOF, 0, 0);
-            return;
+        if control.injected_any.load(Ordering::Acquire) {
+            take_injected(id, control, queue, &mut backlog);
+            if backlog.is_empty() && control.injected_end.load(Ordering::Acquire) {
+                queue.writer(id).push(kind::EOF, 0, 0);
+                return;
+            }
         }
         if !backlog.is_empty() && !control.paused.load(Ordering::Acquire) {
             let used = feed_bounded(id, &mut receiver, &mut backlog, queue);
@@ -273,7 +278,7 @@ async fn read_loop(
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => {
-                report_error(queue, id, SYSCALL_READ, &e);
+                queue.writer(id).push_socket_error(SYSCALL_READ, &e);
                 control.kill();
                 return;
             }
@@ -285,18 +290,16 @@ async fn read_loop(
 /// tapped, as Node's socket emits pushed data).
 fn take_injected(id: u32, control: &Control, queue: &EventQueue, backlog: &mut Vec<u8>) {
     let mut injected = control.injected.lock().unwrap_or_else(|e| e.into_inner());
+    // Cleared under the lock: bytes injected after this set it again.
+    if !control.injected_end.load(Ordering::Acquire) {
+        control.injected_any.store(false, Ordering::Release);
+    }
     if !injected.is_empty() {
         if control.tap.load(Ordering::Acquire) {
             queue.writer(id).push_payload(kind::DATA, 0, &injected);
         }
         backlog.append(&mut injected);
     }
-}
-
-/// Reports a failed read or write (SOCKET_ERROR), before the CLOSED that follows.
-fn report_error(queue: &EventQueue, id: u32, syscall: u32, err: &std::io::Error) {
-    let errno = crate::wire::socket_errno(err);
-    queue.writer(id).push(kind::SOCKET_ERROR, errno, syscall);
 }
 
 /// Bytes parsed between checks of the connection's undelivered bound. One read can
@@ -313,9 +316,6 @@ fn feed_bounded(id: u32, receiver: &mut Receiver, bytes: &mut [u8], queue: &Even
         if receiver.is_done() {
             return bytes.len();
         }
-        if used > 0 && queue.over_high_water_for(id) {
-            return used;
-        }
         let end = used.saturating_add(FEED_SLICE).min(bytes.len());
         let Some(slice) = bytes.get_mut(used..end) else {
             return bytes.len();
@@ -324,7 +324,14 @@ fn feed_bounded(id: u32, receiver: &mut Receiver, bytes: &mut [u8], queue: &Even
         if let Err(err) = receiver.feed(slice, &mut events) {
             events.error(err);
         }
+        let made = events.records() > 0;
+        drop(events);
         used = end;
+        // Only a slice that made events can have taken the connection over its
+        // bound: the slices of a large message being assembled take no extra lock.
+        if made && used < bytes.len() && queue.over_high_water_for(id) {
+            return used;
+        }
     }
     used
 }
@@ -378,7 +385,7 @@ async fn write_loop(
             _ = control.killed() => return,
         };
         if let Err(e) = written {
-            report_error(queue, id, SYSCALL_WRITE, &e);
+            queue.writer(id).push_socket_error(SYSCALL_WRITE, &e);
             control.kill();
             return;
         }

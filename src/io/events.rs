@@ -233,6 +233,18 @@ impl Writer<'_> {
             .extend_from_slice(&[id, kind | extra << 8, off as u32, len as u32]);
     }
 
+    /// A failed read or write (`syscall`: `wire::SYSCALL_READ`/`SYSCALL_WRITE`),
+    /// reported before the CLOSED that follows; extra = the OS error number, or 0 when
+    /// it has none that fits in the record's 24 bits.
+    pub fn push_socket_error(&mut self, syscall: u32, err: &std::io::Error) {
+        let errno = err
+            .raw_os_error()
+            .and_then(|e| u32::try_from(e).ok())
+            .filter(|&e| e < 1 << 24)
+            .unwrap_or(0);
+        self.push(kind::SOCKET_ERROR, errno, syscall);
+    }
+
     /// A data message: copied into the arena when small, else given a Buffer of its own.
     pub fn push_message(&mut self, binary: bool, payload: &[u8]) {
         if payload.len() <= BIG_MESSAGE {
@@ -314,7 +326,6 @@ impl<'a> Recorder<'a> {
     }
 
     /// How many records were made so far.
-    #[cfg_attr(not(unix), allow(dead_code))] // used by the JS-loop driver
     pub fn records(&self) -> usize {
         self.out.records
     }

@@ -167,20 +167,16 @@ const GATHER_MIN: usize = 2048;
 /// Most pieces in one `writev`.
 const MAX_IOV: usize = 64;
 
-/// Makes closing `fd` send a TCP reset instead of a FIN (SO_LINGER on, 0 s).
-pub fn set_linger_zero(fd: c_int) -> bool {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // Safe: a socket fd the caller owns and a linger struct of the right size.
+/// `setsockopt(fd, level, name, value)`; false if the kernel refused.
+fn set_sockopt<T>(fd: c_int, level: c_int, name: c_int, value: &T) -> bool {
+    // Safe: a socket fd the caller owns and a value of the option's own type and size.
     unsafe {
         libc::setsockopt(
             fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         ) == 0
     }
 }
@@ -789,18 +785,7 @@ impl LoopDriver {
             SocketOption::NoDelay(on) => conn.stream.set_nodelay(on).is_ok(),
             SocketOption::KeepAlive { on, idle_secs } => {
                 let fd = conn.stream.as_raw_fd();
-                let set = |level, name, value: c_int| {
-                    // Safe: a valid socket fd we own and a c_int option value.
-                    unsafe {
-                        libc::setsockopt(
-                            fd,
-                            level,
-                            name,
-                            (&value as *const c_int).cast(),
-                            std::mem::size_of::<c_int>() as libc::socklen_t,
-                        ) == 0
-                    }
-                };
+                let set = |level, name, value: c_int| set_sockopt(fd, level, name, &value);
                 // The idle time before the first probe: TCP_KEEPIDLE, which Apple
                 // calls TCP_KEEPALIVE (libuv makes the same choice).
                 #[cfg(target_vendor = "apple")]
@@ -861,10 +846,15 @@ impl LoopDriver {
     /// Drops connection `id` with a TCP reset (SO_LINGER 0), as Node's
     /// `socket.resetAndDestroy()`; false if it is not served here.
     pub fn reset(&self, id: u32) -> bool {
-        match self.conns.borrow().get(&id) {
-            Some(conn) => set_linger_zero(conn.stream.as_raw_fd()),
-            None => return false,
+        let Some(fd) = self.conns.borrow().get(&id).map(|c| c.stream.as_raw_fd()) else {
+            return false;
         };
+        // Closing with SO_LINGER on and 0 s sends a reset instead of a FIN.
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        set_sockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &linger);
         self.terminate(id);
         true
     }
@@ -1078,7 +1068,9 @@ impl LoopDriver {
                 .get(&id)
                 .and_then(|c| c.stream.take_error().ok().flatten());
             if let Some(err) = error {
-                self.report_error(id, wire::SYSCALL_READ, &err);
+                self.staging
+                    .writer(id)
+                    .push_socket_error(wire::SYSCALL_READ, &err);
             }
             self.close(id);
         } else {
@@ -1194,19 +1186,13 @@ impl LoopDriver {
             Err(e) => match e.kind() {
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted => false,
                 _ => {
-                    self.report_error(id, wire::SYSCALL_READ, &e);
+                    self.staging
+                        .writer(id)
+                        .push_socket_error(wire::SYSCALL_READ, &e);
                     true
                 }
             },
         }
-    }
-
-    /// Stages a SOCKET_ERROR for connection `id` (before the CLOSED that follows).
-    fn report_error(&self, id: u32, syscall: u32, err: &std::io::Error) {
-        let errno = wire::socket_errno(err);
-        self.staging
-            .writer(id)
-            .push(event::SOCKET_ERROR, errno, syscall);
     }
 
     /// Writes what waits for one writable socket.
@@ -1223,7 +1209,9 @@ impl LoopDriver {
                 conn.end_if_written() || !conn.update_watch()
             }
             Err(e) => {
-                self.report_error(id, wire::SYSCALL_WRITE, &e);
+                self.staging
+                    .writer(id)
+                    .push_socket_error(wire::SYSCALL_WRITE, &e);
                 true
             }
         };
