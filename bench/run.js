@@ -14,6 +14,11 @@
 // @oven/bun-linux-x64`): adds a Bun column, the same server script under Bun, whose
 // `require('ws')` is its own native implementation of ws's API. A comparison only:
 // nothing depends on Bun.
+//
+// Echo rows of small frames also get a ceiling column: bench/loadgen's wsrs-ceiling, a
+// bare epoll loop that unmasks and echoes with one recv and one send per readable
+// socket and nothing else. It is what the kernel allows on this machine; a ratio to
+// ws is only as far from 1 as the ceiling's own ratio lets it be.
 
 const { spawn, spawnSync, execFileSync } = require('child_process');
 const fs = require('fs');
@@ -55,7 +60,13 @@ function findBun() {
 }
 
 const bun = findBun();
-const impls = bun ? ['ws', 'ws-rs', 'bun'] : ['ws', 'ws-rs'];
+const ceiling = path.join(root, 'target', 'release', 'wsrs-ceiling');
+/** The implementations measured for one workload. */
+function implsFor(w) {
+  const list = bun ? ['ws', 'ws-rs', 'bun'] : ['ws', 'ws-rs'];
+  const plainEcho = !w.deflate && !w.mode && w.size < 65536;
+  return plainEcho ? list.concat('ceiling') : list;
+}
 
 function build() {
   const r = spawnSync('cargo', ['build', '--release', '-p', 'wsrs-loadgen'], { cwd: root, stdio: 'inherit' });
@@ -91,7 +102,10 @@ async function measure(impl, w, port) {
   const serverArgs = [path.join(__dirname, w.server || 'echo-server.js'), impl === 'bun' ? 'ws' : impl, String(port)]
     .concat(w.deflate ? ['deflate'] : [])
     .concat(w.level !== undefined ? [String(w.level)] : []);
-  const [cmd, args] = pinned(1, impl === 'bun' ? bun : process.execPath, serverArgs);
+  const [cmd, args] =
+    impl === 'ceiling'
+      ? pinned(1, ceiling, [String(port)])
+      : pinned(1, impl === 'bun' ? bun : process.execPath, serverArgs);
   const server = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {
     server.stdout.once('data', resolve);
@@ -122,6 +136,7 @@ const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1
   let port = 9400;
   const rows = [];
   for (const w of workloads) {
+    const impls = implsFor(w);
     const rates = Object.fromEntries(impls.map((impl) => [impl, []]));
     const extra = Object.fromEntries(impls.map((impl) => [impl, []]));
     for (let r = 0; r < rounds; r++) {
@@ -145,6 +160,7 @@ const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1
     }
     row.ratio = row['ws-rs'] / row.ws;
     if (bun) row['bun ratio'] = row.bun / row.ws;
+    if (impls.includes('ceiling')) row['ceiling ratio'] = row.ceiling / row.ws;
     // Server CPU per message: steadier than the rate where the round trip is mostly
     // the kernel's wake-ups (depth 1), and what a busy server pays.
     for (const impl of impls) row[`${impl} cpu us/msg`] = (row[`${impl} server cpu`] / row[impl]) * 1e6;
@@ -163,6 +179,11 @@ const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1
           ? `\n${''.padEnd(34)} bun ${fmt(row.bun).padStart(7)} msg/s, ${row['bun ratio'].toFixed(2)}x ws; ` +
             `ws-rs / bun ${(row['ws-rs'] / row.bun).toFixed(2)}x; server cpu per msg ${row['bun cpu us/msg'].toFixed(1)} µs` +
             (w.depth === 1 ? `; p50 ${row['bun p50 us']} µs, p99 ${row['bun p99 us']} µs` : '')
+          : '') +
+        (row.ceiling
+          ? `\n${''.padEnd(34)} ceiling ${fmt(row.ceiling).padStart(7)} msg/s, ${row['ceiling ratio'].toFixed(2)}x ws; ` +
+            `ws-rs / ceiling ${(row['ws-rs'] / row.ceiling).toFixed(2)}x; server cpu per msg ${row['ceiling cpu us/msg'].toFixed(1)} µs` +
+            (w.depth === 1 ? `; p50 ${row['ceiling p50 us']} µs, p99 ${row['ceiling p99 us']} µs` : '')
           : '')
     );
   }
