@@ -5,7 +5,10 @@
 // sends and gets back one message (so compression contexts exist), then sits idle.
 // Reports the server's RSS growth per connection half a second after the last echo,
 // and again once connections have been idle for longer than ws-rs keeps compression
-// contexts of idle connections (5 s). Usage: node bench/memory.js [N] [plain|deflate]
+// contexts of idle connections (5 s). With deflate it also measures active
+// connections: each sends a message every 200 ms (more often than ws-rs gives back
+// the context of a quiet connection) and RSS is read while they do.
+// Usage: node bench/memory.js [N] [plain|deflate]
 
 const { fork } = require('child_process');
 const path = require('path');
@@ -54,9 +57,22 @@ if (process.argv[2] === 'server') {
           });
         const soon = await rssAfter(500);
         const idle = await rssAfter(6000);
+        let active = NaN;
+        if (deflate) {
+          // Spread over the interval so the server sees a steady stream.
+          const timers = sockets.map((ws, i) =>
+            setTimeout(() => {
+              const send = () => ws.send(JSON.stringify({ hello: 'again', i, pad: 'y'.repeat(2000) }));
+              send();
+              timers[i] = setInterval(send, 200);
+            }, (i * 200) / sockets.length)
+          );
+          active = await rssAfter(3000);
+          for (const t of timers) clearInterval(t);
+        }
         for (const ws of sockets) ws.terminate();
         server.kill();
-        resolve({ soon, idle });
+        resolve({ soon, idle, active });
       });
     });
 
@@ -66,10 +82,11 @@ if (process.argv[2] === 'server') {
       const row = {};
       for (const impl of ['ws', 'ws-rs']) row[impl] = await measure(impl, deflate);
       const kib = (b) => (b / 1024).toFixed(1);
-      for (const when of ['soon', 'idle']) {
+      for (const when of deflate ? ['soon', 'idle', 'active'] : ['soon', 'idle']) {
+        const label = { soon: 'idle 0.5 s', idle: 'idle 6.5 s', active: 'each sending every 200 ms' }[when];
         console.log(
           `${deflate ? 'permessage-deflate' : 'no compression    '}  ${N} connections, ` +
-            `${when === 'soon' ? 'idle 0.5 s' : 'idle 6.5 s'}: ws ${kib(row.ws[when])} KiB, ` +
+            `${label}: ws ${kib(row.ws[when])} KiB, ` +
             `ws-rs ${kib(row['ws-rs'][when])} KiB of server RSS per connection`
         );
       }

@@ -13,12 +13,15 @@
 //!   [`Inflater::release_idle`] between messages. The inflater keeps the last window's
 //!   worth of message bytes (the peer may refer to any of it), the deflater only its
 //!   last [`DEFLATE_HISTORY`] bytes; each primes its next context with them as a preset
-//!   dictionary, so the stream stays exactly as the peer expects.
+//!   dictionary, so the stream stays exactly as the peer expects;
+//! - while more than [`DEFLATE_CONTEXTS_HELD`] deflate contexts are held in the process,
+//!   a deflater with context takeover gives its context back after each message too.
 //!
 //! Deflate contexts are made by `crate::zstream` (zlib-rs's zlib-style API, state
 //! mapped from the kernel); inflate contexts by flate2 on zlib-rs.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::LocalKey;
 
 use flate2::{Decompress, FlushDecompress, Status};
@@ -183,12 +186,24 @@ struct Key {
 
 use crate::zstream::DeflateContext as Compress;
 
+/// Deflate contexts held between messages by connections with context takeover, in
+/// the whole process; past it a connection gives its context back after each message
+/// and resumes from its history for the next (a reset and an 8 KiB priming, ~10% of a
+/// 16 KiB level-6 message). Busy servers with many compressed connections stay near
+/// this many × ~300 KiB of deflate state instead of one per connection (ws: one
+/// ~250 KiB zlib context per active connection), and a handful of busy connections
+/// never pay for resuming.
+pub const DEFLATE_CONTEXTS_HELD: usize = 64;
+
 /// Idle contexts kept per thread and kind; more are freed. A fresh deflate context
 /// costs about 80 µs more than a pooled one (mapping and zeroing its state), so the
 /// pool covers a burst of connections resuming at once; at most 16 × ~300 KiB.
 const POOL_KEEP: usize = 16;
 
 type Pool<C> = RefCell<Vec<(Key, C)>>;
+
+static DEFLATE_HELD: AtomicUsize = AtomicUsize::new(0);
+static INFLATE_HELD: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     static DEFLATE_POOL: Pool<Compress> = const { RefCell::new(Vec::new()) };
@@ -203,6 +218,11 @@ trait Context: Sized + 'static {
     /// Sets the preset dictionary of a fresh raw stream; that cannot fail.
     fn prime(&mut self, dictionary: &[u8]);
     fn pool() -> &'static LocalKey<Pool<Self>>;
+    /// Contexts of this kind held by streams, against [`Self::HELD_BUDGET`]. A process
+    /// count (a stream may move between threads with its connection).
+    fn held() -> &'static AtomicUsize;
+    /// Past this many held contexts, streams give theirs back after each message.
+    const HELD_BUDGET: usize;
 
     fn take(key: Key) -> Self {
         Self::pool()
@@ -248,6 +268,10 @@ impl Context for Compress {
     fn pool() -> &'static LocalKey<Pool<Self>> {
         &DEFLATE_POOL
     }
+    fn held() -> &'static AtomicUsize {
+        &DEFLATE_HELD
+    }
+    const HELD_BUDGET: usize = DEFLATE_CONTEXTS_HELD;
 }
 
 impl Context for Decompress {
@@ -263,6 +287,11 @@ impl Context for Decompress {
     fn pool() -> &'static LocalKey<Pool<Self>> {
         &INFLATE_POOL
     }
+    fn held() -> &'static AtomicUsize {
+        &INFLATE_HELD
+    }
+    /// An inflate context is little more than the window its history keeps anyway.
+    const HELD_BUDGET: usize = usize::MAX;
 }
 
 /// One direction of a connection's compressed stream: the context it holds while in
@@ -293,6 +322,7 @@ impl<C: Context> Stream<C> {
         self.mid_message = true;
         let (key, history) = (self.key, &mut self.history);
         self.ctx.get_or_insert_with(|| {
+            C::held().fetch_add(1, Ordering::Relaxed);
             let mut ctx = C::take(key);
             let dictionary = history.compact();
             if !dictionary.is_empty() {
@@ -314,10 +344,11 @@ impl<C: Context> Stream<C> {
         self.history.clear();
     }
 
-    /// Ends a message; without context takeover the context goes back at once.
+    /// Ends a message; without context takeover the context goes back at once, and
+    /// with it too while more than the budget of contexts are held.
     fn end_message(&mut self) {
         self.mid_message = false;
-        if !self.takeover {
+        if !self.takeover || C::held().load(Ordering::Relaxed) > C::HELD_BUDGET {
             self.release();
         }
     }
@@ -332,6 +363,7 @@ impl<C: Context> Stream<C> {
 
     fn give_back(&mut self) {
         if let Some(ctx) = self.ctx.take() {
+            C::held().fetch_sub(1, Ordering::Relaxed);
             C::give(self.key, ctx);
         }
     }
@@ -656,6 +688,31 @@ mod tests {
                     assert_eq!(msg, part, "bits {bits} no_takeover {no_takeover}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn past_the_budget_deflaters_give_contexts_back_after_each_message() {
+        // More connections with context takeover than the budget: no more than the
+        // budget keep a context between messages (other tests running at the same time
+        // only make fewer of these keep one), and every stream still inflates exactly.
+        let n = DEFLATE_CONTEXTS_HELD + 8;
+        let mut sides: Vec<(Deflater, Inflater)> = (0..n)
+            .map(|_| (Deflater::new(15, false, 6), Inflater::new(15, false)))
+            .collect();
+        for round in 0..3 {
+            for (k, (d, i)) in sides.iter_mut().enumerate() {
+                let text = format!("message {round} of connection {k}, message {round} again");
+                let mut wire = Vec::new();
+                d.compress(text.as_bytes(), true, &mut wire);
+                let mut msg = Vec::new();
+                i.inflate(&wire, &mut msg, 0).unwrap();
+                i.finish(&mut msg, 0).unwrap();
+                assert_eq!(msg, text.as_bytes());
+            }
+            let holding = sides.iter().filter(|(d, _)| d.holds_context()).count();
+            assert!(holding <= DEFLATE_CONTEXTS_HELD, "{holding} held");
+            assert!(holding < n);
         }
     }
 
