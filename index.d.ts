@@ -187,6 +187,7 @@ declare namespace WebSocket {
     allowSynchronousEvents?: boolean | undefined;
     autoPong?: boolean | undefined;
     closeTimeout?: number | undefined;
+    maxBufferedChunks?: number | undefined;
     maxFragments?: number | undefined;
     maxPayload?: number | undefined;
     maxPendingAutoPongs?: number | undefined;
@@ -262,6 +263,7 @@ declare namespace WebSocket {
     clientTracking?: boolean | undefined;
     closeTimeout?: number | undefined;
     perMessageDeflate?: boolean | PerMessageDeflateOptions | undefined;
+    maxBufferedChunks?: number | undefined;
     maxFragments?: number | undefined;
     maxPayload?: number | undefined;
     maxPendingAutoPongs?: number | undefined;

@@ -103,6 +103,8 @@ test('Receiver: the same events and errors as ws, whole and byte by byte', async
     ['client side, masked', {}, [frame('hi', { opcode: 1, ...masked })]],
     ['invalid UTF-8', {}, [frame([0xff, 0xfe], { opcode: 1 })]],
     ['over maxPayload', { maxPayload: 4 }, [frame('hello', { opcode: 1 })]],
+    // Whole it is one write; byte by byte, a fourth write of one frame fails.
+    ['maxBufferedChunks', { maxBufferedChunks: 3 }, [frame('hello', { opcode: 1 })]],
     ['bad opcode', {}, [Buffer.from([0x83, 0x00])]],
     ['RSV1 without deflate', {}, [Buffer.from([0xc1, 0x00])]],
     ['bad close code', {}, [frame([3, 231], { opcode: 8 })]],

@@ -13,6 +13,22 @@ const { impls, startServer, stopServer, rawClient, frame, readCloseCode, connect
 
 const noMask = { mask: null };
 
+/**
+ * Bytes a peer sends: one Buffer, or an array of pieces written 40 ms apart so that
+ * each is a read of its own (`maxBufferedChunks` counts reads). A busy machine can
+ * only merge pieces, which the cases below allow for.
+ */
+function writePieces(socket, input) {
+  if (Buffer.isBuffer(input)) return socket.write(input);
+  input.forEach((piece, i) => setTimeout(() => socket.destroyed || socket.write(piece), i * 40));
+}
+
+/** `bytes` cut into `n` nearly equal pieces. */
+function pieces(bytes, n) {
+  const size = Math.ceil(bytes.length / n);
+  return Array.from({ length: n }, (_, i) => bytes.subarray(i * size, (i + 1) * size));
+}
+
 // name -> bytes a client sends after the handshake.
 const clientInputs = {
   'RSV2 set': frame(0x1, 'a', { rsv: 0x20 }),
@@ -40,11 +56,18 @@ const clientInputs = {
     frame(0x0, 'b', { fin: false }),
     frame(0x0, 'c', { fin: false }),
     frame(0x0, 'd')
-  ])
+  ]),
+  // maxBufferedChunks is 3: a fourth read of one frame fails (with 8 pieces, even if
+  // the machine merges some); 3 reads are fine, then the peer sends a bad opcode.
+  'a frame over 8 reads': pieces(frame(0x2, Buffer.alloc(40, 1)), 8),
+  'a frame over 3 reads, then opcode 3': pieces(
+    Buffer.concat([frame(0x2, Buffer.alloc(40, 1)), frame(0x3, '')]),
+    3
+  )
 };
 
 async function serverScenario(impl, input) {
-  const { wss, url } = await startServer(impl, { maxPayload: 1000, maxFragments: 3 });
+  const { wss, url } = await startServer(impl, { maxPayload: 1000, maxFragments: 3, maxBufferedChunks: 3 });
   const events = [];
   const closed = new Promise((resolve) => {
     wss.once('connection', (ws) => {
@@ -59,7 +82,7 @@ async function serverScenario(impl, input) {
   const port = new URL(url).port;
   const { socket, head } = await rawClient(port);
   const wireCode = readCloseCode(socket, head);
-  socket.write(input);
+  writePieces(socket, input);
   const code = await wireCode;
   socket.end();
   await closed;
@@ -79,6 +102,7 @@ for (const [name, input] of Object.entries(clientInputs)) {
     const actual = await serverScenario('ws-rs', input);
     assert.deepStrictEqual(actual, expected);
     assert.ok(expected.events.some((e) => e[0] === 'error'), 'ws reports an error');
+    if (name.includes('over 8 reads')) assert.ok(expected.events.some((e) => e[2] === 'Too many buffered chunks'));
   });
 }
 
@@ -88,7 +112,8 @@ const serverInputs = {
   'RSV3 set': frame(0x1, 'a', { rsv: 0x10, mask: null }),
   'invalid UTF-8 text': frame(0x1, Buffer.from([0xff]), noMask),
   'close code 999': frame(0x8, Buffer.from([0x03, 0xe7]), noMask),
-  'message over maxPayload': frame(0x2, Buffer.alloc(2000), noMask)
+  'message over maxPayload': frame(0x2, Buffer.alloc(2000), noMask),
+  'a frame over 8 reads': pieces(frame(0x2, Buffer.alloc(40, 1), noMask), 8)
 };
 
 /** A raw server that answers the upgrade and then writes `input`. */
@@ -105,7 +130,7 @@ async function rawServer(input) {
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`
       );
-      socket.write(input);
+      writePieces(socket, input);
       server.wireCode = readCloseCode(socket);
     });
     socket.on('error', () => {});
@@ -117,7 +142,7 @@ async function rawServer(input) {
 
 async function clientScenario(impl, input) {
   const server = await rawServer(input);
-  const ws = new impls[impl](`ws://127.0.0.1:${server.address().port}`, { maxPayload: 1000 });
+  const ws = new impls[impl](`ws://127.0.0.1:${server.address().port}`, { maxPayload: 1000, maxBufferedChunks: 3 });
   const events = [];
   ws.on('open', () => events.push(['open']));
   ws.on('error', (err) => events.push(['error', err.constructor.name, err.message, err.code]));
@@ -135,5 +160,6 @@ for (const [name, input] of Object.entries(serverInputs)) {
     const expected = await clientScenario('ws', input);
     const actual = await clientScenario('ws-rs', input);
     assert.deepStrictEqual(actual, expected);
+    if (name.includes('over 8 reads')) assert.ok(expected.events.some((e) => e[2] === 'Too many buffered chunks'));
   });
 }

@@ -39,6 +39,7 @@ module.exports = {
     allowSynchronousEvents: true,
     autoPong: true,
     closeTimeout: 30000,
+    maxBufferedChunks: 256 * 1024,
     maxFragments: 16 * 1024,
     maxPayload: 100 * 1024 * 1024,
     maxPendingAutoPongs: 60,

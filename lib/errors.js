@@ -37,7 +37,8 @@ const PROTOCOL_ERRORS = [
   [Error, 'invalid UTF-8 sequence', true, 1007, 'WS_ERR_INVALID_UTF8'],
   [RangeError, (n) => `invalid status code ${n}`, true, 1002, 'WS_ERR_INVALID_CLOSE_CODE'],
   // zlib's own error, as ws passes it on from its inflate stream.
-  [Error, (message) => message, false, 1007, 'Z_DATA_ERROR']
+  [Error, (message) => message, false, 1007, 'Z_DATA_ERROR'],
+  [RangeError, 'Too many buffered chunks', false, 1008, 'WS_ERR_TOO_MANY_BUFFERED_PARTS']
 ];
 
 /**

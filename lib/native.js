@@ -413,7 +413,8 @@ function release() {
  * @param {net.Socket} socket The upgraded socket
  * @param {Buffer} head Bytes that came with the upgrade
  * @param {Buffer} preamble Bytes to write first (the server's 101 response)
- * @param {Object} options `isServer`, `maxPayload`, `maxFragments`, `skipUTF8Validation`
+ * @param {Object} options `isServer`, `maxPayload`, `maxFragments`, `maxBufferedChunks`,
+ *     `skipUTF8Validation`
  * @param {Object} conn The object to receive this connection's events
  * @return {number} The connection id, or -1 if the socket stays Node's
  */

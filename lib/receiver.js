@@ -30,6 +30,7 @@ class Receiver extends Writable {
    * @param {boolean} [options.isServer=false] Frames must be masked (server side)
    * @param {number} [options.maxPayload=0] Largest message (0: no limit)
    * @param {number} [options.maxFragments] Most fragments per message
+   * @param {number} [options.maxBufferedChunks] Most writes one frame may span
    * @param {boolean} [options.skipUTF8Validation=false]
    */
   constructor(options = {}) {
@@ -40,6 +41,7 @@ class Receiver extends Writable {
     this._isServer = !!options.isServer;
     this._maxPayload = options.maxPayload | 0;
     this._maxFragments = options.maxFragments | 0;
+    this._maxBufferedChunks = options.maxBufferedChunks | 0;
     this._skipUTF8Validation = !!options.skipUTF8Validation;
     this._errored = false;
     this._closed = false;
@@ -52,6 +54,7 @@ class Receiver extends Writable {
         isServer: this._isServer,
         maxPayload: this._maxPayload,
         maxFragments: this._maxFragments,
+        maxBufferedChunks: Math.max(0, this._maxBufferedChunks),
         skipUTF8Validation: this._skipUTF8Validation,
         deflate: deflate && deflate.params && typeof deflate.coreOptions === 'function' ? deflate.coreOptions() : undefined
       },

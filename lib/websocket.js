@@ -218,7 +218,7 @@ class WebSocket extends EventEmitter {
    * @param {Duplex} socket The upgraded socket
    * @param {Buffer} head Bytes that came with the upgrade
    * @param {Object} options Receiver options (`maxPayload`, `maxFragments`,
-   *     `skipUTF8Validation`)
+   *     `maxBufferedChunks`, `skipUTF8Validation`)
    * @param {Buffer} [preamble] Bytes to write first (the server's 101 response; the
    *     io driver writes it in the same call that takes the socket over)
    * @private
@@ -229,6 +229,7 @@ class WebSocket extends EventEmitter {
       // As ws's Receiver: `| 0`, so Infinity, NaN and non-numbers mean "no limit".
       maxPayload: options.maxPayload | 0,
       maxFragments: options.maxFragments | 0,
+      maxBufferedChunks: Math.max(0, options.maxBufferedChunks | 0),
       skipUTF8Validation: !!options.skipUTF8Validation,
       deflate: this._extensions[EXTENSION_NAME] ? this._extensions[EXTENSION_NAME].coreOptions() : undefined
     };

@@ -60,6 +60,8 @@ fuzz_target!(|data: &[u8]| {
         _ => 16 * 1024,
     };
     cfg.skip_utf8_validation = a & 0x20 != 0;
+    // Small bounds on reads per frame, from the split byte's high bits.
+    cfg.max_buffered_chunks = u32::from(*d >> 5);
     if a & 0x40 != 0 {
         cfg.inflate = Some(InflateConfig {
             window_bits: 8 + (c >> 4) % 8,
@@ -77,6 +79,7 @@ fuzz_target!(|data: &[u8]| {
     let mut failed = false;
     let direct = a & 0x80 != 0;
     for piece in input.chunks_mut(step) {
+        receiver.note_read();
         let mut at = 0;
         while at < piece.len() {
             let result = match receiver.direct_room(1, piece.len() - at).filter(|_| direct) {

@@ -71,6 +71,7 @@ pub fn bridged_feed(
         }
         conn.last_read = Instant::now();
         let mut events = Recorder::new(state.bridged_queue.writer(id));
+        conn.receiver.note_read();
         if let Err(err) = conn.receiver.feed(&mut chunk, &mut events) {
             events.error(err);
         }

@@ -159,6 +159,8 @@ pub struct AdoptOptions {
     pub is_server: bool,
     pub max_payload: f64,
     pub max_fragments: u32,
+    /// 0 when absent: no limit.
+    pub max_buffered_chunks: Option<u32>,
     #[napi(js_name = "skipUTF8Validation")]
     pub skip_utf8_validation: bool,
     /// Present when permessage-deflate was negotiated.
@@ -180,6 +182,7 @@ impl AdoptOptions {
             0
         };
         cfg.max_fragments = self.max_fragments;
+        cfg.max_buffered_chunks = self.max_buffered_chunks.unwrap_or(0);
         cfg.skip_utf8_validation = self.skip_utf8_validation;
         cfg.inflate = self.deflate.as_ref().map(|d| InflateConfig {
             window_bits: d.inflate_window_bits.min(15) as u8,

@@ -209,11 +209,16 @@ async fn read_loop(
     // Reported as read whatever the tap, as on the JS-loop driver.
     if !head.is_empty() {
         queue.writer(id).push_payload(kind::DATA, 0, &head);
+        receiver.note_read();
     }
     let mut backlog = head;
     loop {
         if control.injected_any.load(Ordering::Acquire) {
+            let before = backlog.len();
             take_injected(id, control, queue, &mut backlog);
+            if backlog.len() > before {
+                receiver.note_read();
+            }
             if backlog.is_empty() && control.injected_end.load(Ordering::Acquire) {
                 queue.writer(id).push(kind::EOF, 0, 0);
                 return;
@@ -261,6 +266,9 @@ async fn read_loop(
             let bytes = buf.get_mut(..n).unwrap_or_default();
             if control.tap.load(Ordering::Acquire) && n > 0 {
                 queue.writer(id).push_payload(kind::DATA, 0, bytes);
+            }
+            if n > 0 {
+                receiver.note_read();
             }
             let used = feed_bounded(id, &mut receiver, bytes, queue);
             if let Some(rest) = bytes.get(used..) {

@@ -639,6 +639,8 @@ impl LoopDriver {
             return;
         }
         let mut events = Recorder::new(self.staging.writer(id));
+        // The head and each push() are a read each, as in ws.
+        conn.receiver.note_read();
         if let Err(err) = conn.receiver.feed(bytes, &mut events) {
             events.error(err);
         }
@@ -1124,6 +1126,7 @@ impl LoopDriver {
             let result = usize::try_from(got).map_err(|_| std::io::Error::last_os_error());
             self.after_read(id, conn, result, |conn, n, writer| {
                 let mut events = Recorder::new(writer);
+                conn.receiver.note_read();
                 // Safe: the kernel wrote `n` bytes of the room.
                 if let Err(err) = unsafe { conn.receiver.commit_direct(n, &mut events) } {
                     events.error(err);
@@ -1147,6 +1150,7 @@ impl LoopDriver {
                     writer.push_payload(event::DATA, 0, &buf[..n]);
                 }
                 let mut events = Recorder::reading_in(writer, arena);
+                conn.receiver.note_read();
                 if let Err(err) = conn.receiver.feed(&mut buf[..n], &mut events) {
                     events.error(err);
                 }

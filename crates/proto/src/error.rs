@@ -28,6 +28,8 @@ pub enum ProtoError {
     MaxPayload,
     /// The message has more than `maxFragments` data frames.
     TooManyFragments,
+    /// A frame spread over more than `maxBufferedChunks` reads.
+    TooManyBufferedChunks,
     /// A text message or close reason that is not UTF-8.
     InvalidUtf8,
     /// A Close frame with a code a peer may not send.
@@ -42,7 +44,7 @@ impl ProtoError {
     pub fn close_code(&self) -> u16 {
         match self {
             ProtoError::UnsupportedLength | ProtoError::MaxPayload => 1009,
-            ProtoError::TooManyFragments => 1008,
+            ProtoError::TooManyFragments | ProtoError::TooManyBufferedChunks => 1008,
             ProtoError::InvalidUtf8 | ProtoError::Inflate(_) => 1007,
             _ => 1002,
         }
@@ -64,6 +66,7 @@ impl ProtoError {
             ProtoError::InvalidUtf8 => 11,
             ProtoError::InvalidCloseCode(_) => 12,
             ProtoError::Inflate(_) => 13,
+            ProtoError::TooManyBufferedChunks => 14,
         }
     }
 

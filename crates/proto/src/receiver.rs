@@ -27,6 +27,11 @@ pub struct Config {
     pub max_payload: u64,
     /// `maxFragments`: most data frames in one message; 0 means no limit.
     pub max_fragments: u32,
+    /// `maxBufferedChunks`: most reads one frame may be spread over (ws holds each
+    /// read of an unfinished frame as a buffer, and fails the connection when a new
+    /// read finds this many held); 0 means no limit. Reads are counted by the driver
+    /// calling [`Receiver::note_read`].
+    pub max_buffered_chunks: u32,
     /// `skipUTF8Validation`.
     pub skip_utf8_validation: bool,
     /// permessage-deflate, when negotiated: RSV1 then marks compressed messages.
@@ -34,12 +39,14 @@ pub struct Config {
 }
 
 impl Config {
-    /// ws's defaults for `role`: 100 MiB, 16384 fragments, UTF-8 checked, no extension.
+    /// ws's defaults for `role`: 100 MiB, 16384 fragments, 262144 buffered chunks,
+    /// UTF-8 checked, no extension.
     pub fn new(role: Role) -> Self {
         Config {
             role,
             max_payload: 100 * 1024 * 1024,
             max_fragments: 16 * 1024,
+            max_buffered_chunks: 256 * 1024,
             skip_utf8_validation: false,
             inflate: None,
         }
@@ -99,6 +106,11 @@ pub struct Receiver {
     compressed: bool,
     total_len: u64,
     fragments: u32,
+    /// Reads holding bytes of the frame in progress, this one included.
+    frame_reads: u32,
+    /// A read arrived with `max_buffered_chunks` reads of an unfinished frame held:
+    /// the next feed fails.
+    too_many_reads: bool,
     msg: Vec<u8>,
     ctrl: Vec<u8>,
     utf8: Utf8Validator,
@@ -126,6 +138,8 @@ impl Receiver {
             compressed: false,
             total_len: 0,
             fragments: 0,
+            frame_reads: 0,
+            too_many_reads: false,
             msg: Vec::new(),
             ctrl: Vec::new(),
             utf8: Utf8Validator::default(),
@@ -157,6 +171,21 @@ impl Receiver {
         self.state == State::Done
     }
 
+    /// Counts a read from the socket (call it once per read, before feeding or
+    /// committing its bytes, however they are fed): ws's `maxBufferedChunks` is a
+    /// bound on how many reads an unfinished frame may span.
+    pub fn note_read(&mut self) {
+        if self.hdr_len == 0 && self.state != State::Payload {
+            self.frame_reads = 1;
+            return;
+        }
+        let max = self.cfg.max_buffered_chunks;
+        if max > 0 && self.frame_reads >= max {
+            self.too_many_reads = true;
+        }
+        self.frame_reads = self.frame_reads.saturating_add(1);
+    }
+
     /// Parses `input` (unmasking it in place), reporting events to `handler` as they
     /// complete. On a violation, returns it and ignores all later input.
     pub fn feed<H: Handler>(
@@ -176,6 +205,9 @@ impl Receiver {
         input: &mut [u8],
         handler: &mut H,
     ) -> Result<(), ProtoError> {
+        if self.too_many_reads && self.state != State::Done {
+            return Err(ProtoError::TooManyBufferedChunks);
+        }
         let mut pos = 0;
         while pos < input.len() {
             match self.state {
@@ -319,6 +351,9 @@ impl Receiver {
         n: usize,
         handler: &mut H,
     ) -> Result<(), ProtoError> {
+        if self.too_many_reads {
+            return Err(ProtoError::TooManyBufferedChunks);
+        }
         let n = n.min(self.msg.capacity() - self.msg.len());
         let n = (n as u64).min(self.remaining) as usize;
         let start = self.msg.len();
@@ -446,6 +481,8 @@ impl Receiver {
 
     fn frame_complete<H: Handler>(&mut self, handler: &mut H) -> Result<(), ProtoError> {
         self.state = State::Header;
+        // The rest of this read, if any, starts the next frame.
+        self.frame_reads = 1;
         if self.opcode >= 0x08 {
             return self.control_complete(handler);
         }

@@ -392,6 +392,64 @@ fn max_fragments() {
     assert_eq!(feed_all_ways(&c, &two).len(), 2);
 }
 
+/// Feeds each piece as one read (`note_read` first), as the drivers do.
+fn run_reads(cfg: &Config, pieces: &[&[u8]]) -> Vec<Ev> {
+    let mut r = Receiver::new(cfg.clone());
+    let mut rec = Rec::default();
+    for p in pieces {
+        let mut buf = p.to_vec();
+        r.note_read();
+        if let Err(e) = r.feed(&mut buf, &mut rec) {
+            rec.0.push(Ev::Err(e));
+            break;
+        }
+    }
+    rec.0
+}
+
+#[test]
+fn max_buffered_chunks() {
+    // As ws: a read that finds `max` reads of an unfinished frame held fails the
+    // connection with 1008; a frame may span exactly `max` reads.
+    let mut c = client();
+    c.max_buffered_chunks = 4;
+    let msg = frame(Opcode::Binary, true, b"abcdefgh", false);
+    let four: Vec<&[u8]> = vec![&msg[..2], &msg[2..4], &msg[4..6], &msg[6..]];
+    assert_eq!(
+        run_reads(&c, &four),
+        vec![Ev::Msg(true, b"abcdefgh".to_vec())]
+    );
+    let five: Vec<&[u8]> = vec![&msg[..1], &msg[1..3], &msg[3..5], &msg[5..7], &msg[7..]];
+    assert_eq!(
+        run_reads(&c, &five),
+        vec![Ev::Err(ProtoError::TooManyBufferedChunks)]
+    );
+    assert_eq!(ProtoError::TooManyBufferedChunks.close_code(), 1008);
+    // The count restarts with each frame, including one that starts mid-read, and
+    // reads between frames hold nothing.
+    let mut two = msg.clone();
+    two.extend(&msg);
+    let pieces: Vec<&[u8]> = vec![
+        &two[..3],
+        &two[3..6],
+        &two[6..9],
+        &two[9..12],
+        &two[12..15],
+        &two[15..],
+    ];
+    assert_eq!(run_reads(&c, &pieces).len(), 2);
+    let mut many = Vec::new();
+    for _ in 0..10 {
+        many.extend(&msg);
+    }
+    let whole: Vec<&[u8]> = many.chunks(msg.len()).collect();
+    assert_eq!(run_reads(&c, &whole).len(), 10);
+    // 0: no limit.
+    c.max_buffered_chunks = 0;
+    let bytes: Vec<&[u8]> = msg.chunks(1).collect();
+    assert_eq!(run_reads(&c, &bytes).len(), 1);
+}
+
 #[test]
 fn close_codes_per_error() {
     assert_eq!(ProtoError::InvalidUtf8.close_code(), 1007);
