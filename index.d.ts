@@ -53,12 +53,17 @@ declare class WebSocket extends EventEmitter {
   close(code?: number, data?: string | Buffer): void;
   ping(data?: any, mask?: boolean, cb?: (err: Error) => void): void;
   pong(data?: any, mask?: boolean, cb?: (err: Error) => void): void;
-  send(data: WebSocket.BufferLike, cb?: (err?: Error) => void): void;
+  /**
+   * Queues a message. Returns undefined as ws does, unless `maxBackpressure` is set:
+   * then true if more may be sent, false if the message was dropped or
+   * `bufferedAmount` is now at the limit (wait for 'drain').
+   */
+  send(data: WebSocket.BufferLike, cb?: (err?: Error) => void): boolean | undefined;
   send(
     data: WebSocket.BufferLike,
     options: { mask?: boolean | undefined; binary?: boolean | undefined; compress?: boolean | undefined; fin?: boolean | undefined },
     cb?: (err?: Error) => void
-  ): void;
+  ): boolean | undefined;
   terminate(): void;
   pause(): void;
   resume(): void;
@@ -81,6 +86,8 @@ declare class WebSocket extends EventEmitter {
   on(event: 'ping' | 'pong', listener: (this: WebSocket, data: Buffer) => void): this;
   on(event: 'redirect', listener: (this: WebSocket, url: string, request: ClientRequest) => void): this;
   on(event: 'unexpected-response', listener: (this: WebSocket, request: ClientRequest, response: IncomingMessage) => void): this;
+  on(event: 'dropped', listener: (this: WebSocket, data: WebSocket.BufferLike, isBinary: boolean) => void): this;
+  on(event: 'drain', listener: (this: WebSocket) => void): this;
   on(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
 
   once(event: 'close', listener: (this: WebSocket, code: number, reason: Buffer) => void): this;
@@ -91,6 +98,8 @@ declare class WebSocket extends EventEmitter {
   once(event: 'ping' | 'pong', listener: (this: WebSocket, data: Buffer) => void): this;
   once(event: 'redirect', listener: (this: WebSocket, url: string, request: ClientRequest) => void): this;
   once(event: 'unexpected-response', listener: (this: WebSocket, request: ClientRequest, response: IncomingMessage) => void): this;
+  once(event: 'dropped', listener: (this: WebSocket, data: WebSocket.BufferLike, isBinary: boolean) => void): this;
+  once(event: 'drain', listener: (this: WebSocket) => void): this;
   once(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
 
   off(event: 'close', listener: (this: WebSocket, code: number, reason: Buffer) => void): this;
@@ -101,6 +110,8 @@ declare class WebSocket extends EventEmitter {
   off(event: 'ping' | 'pong', listener: (this: WebSocket, data: Buffer) => void): this;
   off(event: 'redirect', listener: (this: WebSocket, url: string, request: ClientRequest) => void): this;
   off(event: 'unexpected-response', listener: (this: WebSocket, request: ClientRequest, response: IncomingMessage) => void): this;
+  off(event: 'dropped', listener: (this: WebSocket, data: WebSocket.BufferLike, isBinary: boolean) => void): this;
+  off(event: 'drain', listener: (this: WebSocket) => void): this;
   off(event: string | symbol, listener: (this: WebSocket, ...args: any[]) => void): this;
 
   addListener(event: 'close', listener: (code: number, reason: Buffer) => void): this;
@@ -188,6 +199,10 @@ declare namespace WebSocket {
     autoPong?: boolean | undefined;
     closeTimeout?: number | undefined;
     maxBufferedChunks?: number | undefined;
+    /** ws-rs: bytes of `bufferedAmount` past which messages are dropped (default off). */
+    maxBackpressure?: number | undefined;
+    /** ws-rs: terminate the connection at the first dropped message (default false). */
+    closeOnBackpressureLimit?: boolean | undefined;
     maxFragments?: number | undefined;
     maxPayload?: number | undefined;
     maxPendingAutoPongs?: number | undefined;
@@ -264,6 +279,10 @@ declare namespace WebSocket {
     closeTimeout?: number | undefined;
     perMessageDeflate?: boolean | PerMessageDeflateOptions | undefined;
     maxBufferedChunks?: number | undefined;
+    /** ws-rs: bytes of `bufferedAmount` past which messages are dropped (default off). */
+    maxBackpressure?: number | undefined;
+    /** ws-rs: terminate the connection at the first dropped message (default false). */
+    closeOnBackpressureLimit?: boolean | undefined;
     maxFragments?: number | undefined;
     maxPayload?: number | undefined;
     maxPendingAutoPongs?: number | undefined;

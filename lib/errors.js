@@ -71,4 +71,16 @@ function streamDestroyedError() {
   return err;
 }
 
-module.exports = { protocolError, streamDestroyedError };
+/**
+ * What a send dropped by `maxBackpressure` (a ws-rs option) is called back with.
+ *
+ * @param {number} limit The limit in bytes
+ * @return {Error}
+ */
+function backpressureError(limit) {
+  const err = new Error(`The back-pressure limit (${limit} bytes) was reached; the message was dropped`);
+  err.code = 'WS_ERR_BACKPRESSURE_LIMIT';
+  return err;
+}
+
+module.exports = { backpressureError, protocolError, streamDestroyedError };

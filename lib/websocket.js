@@ -20,7 +20,7 @@ const { closePayload } = Sender;
 const { defineEventAttributes } = require('./event-target');
 const extension = require('./extension');
 const { EXTENSION_NAME, PerMessageDeflate, offer } = require('./permessage-deflate');
-const { protocolError, streamDestroyedError } = require('./errors');
+const { backpressureError, protocolError, streamDestroyedError } = require('./errors');
 const { byteLengthOf, isBlob, toBinaryType, toBuffer, writeCallback } = require('./validation');
 const {
   BINARY_TYPES,
@@ -69,6 +69,11 @@ const kDeferScheduled = Symbol('deferScheduled');
 const kAllowSynchronousEvents = Symbol('allowSynchronousEvents');
 const kScheduleDeferred = Symbol('scheduleDeferred');
 const kMaxPendingAutoPongs = Symbol('maxPendingAutoPongs');
+const kMaxBackpressure = Symbol('maxBackpressure');
+const kCloseOnBackpressureLimit = Symbol('closeOnBackpressureLimit');
+const kOverLimit = Symbol('overLimit');
+const kDroppingMessage = Symbol('droppingMessage');
+const kDrop = Symbol('drop');
 const kMaskFlag = Symbol('maskFlag');
 const kGenerateMask = Symbol('generateMask');
 const kFragmenting = Symbol('fragmenting');
@@ -158,6 +163,12 @@ class WebSocket extends EventEmitter {
     this[kPendingAutoPongs] = 0;
     this[kMaxPendingAutoPongs] = options.maxPendingAutoPongs | 0;
     this._closeTimeout = options.closeTimeout;
+    // ws-rs's opt-in back-pressure limit (README, "Heartbeat and back-pressure").
+    this[kMaxBackpressure] = byteLimit(options.maxBackpressure);
+    this[kCloseOnBackpressureLimit] = !!options.closeOnBackpressureLimit;
+    // Over the limit since the last 'drain'; dropping the rest of a fragmented message.
+    this[kOverLimit] = false;
+    this[kDroppingMessage] = false;
   }
 
   /**
@@ -414,6 +425,19 @@ class WebSocket extends EventEmitter {
     // Before anything is queued or decided: a bad callback throws and sends nothing.
     cb = writeCallback(cb);
 
+    const limit = this[kMaxBackpressure];
+    if (limit !== 0) {
+      // A message is dropped whole: at its first frame when over the limit (its later
+      // fragments with it); one already started is finished.
+      const starts = !this[kFragmenting];
+      if (starts ? this._bufferedAmount >= limit : this[kDroppingMessage]) {
+        this[kFragmenting] = !fin;
+        this[kDroppingMessage] = !fin;
+        this[kDrop](data, binary, cb);
+        return false;
+      }
+    }
+
     let op;
     if (this[kFragmenting]) {
       op = OP.CONTINUATION;
@@ -427,6 +451,27 @@ class WebSocket extends EventEmitter {
 
     const flags = (fin ? FLAG.FIN : 0) | this[kMaskFlag](mask) | (this[kCompressing] ? FLAG.RSV1 : 0);
     this[kQueue](op, flags, payload, cb);
+    // ws returns nothing; with a limit, whether more may be sent (as stream.write).
+    if (limit === 0) return undefined;
+    if (this._bufferedAmount < limit) return true;
+    this[kOverLimit] = true;
+    return false;
+  }
+
+  /**
+   * A message `maxBackpressure` keeps out: its callback gets the error, `'dropped'`
+   * is emitted (next tick, so a handler that sends again does not recurse), and with
+   * `closeOnBackpressureLimit` the connection is terminated (close code 1006: a peer
+   * that does not read would not read a Close frame either).
+   */
+  [kDrop](data, isBinary, cb) {
+    this[kOverLimit] = true;
+    const err = backpressureError(this[kMaxBackpressure]);
+    process.nextTick(() => {
+      this.emit('dropped', data, isBinary);
+      if (cb) cb(err);
+    });
+    if (this[kCloseOnBackpressureLimit]) this.terminate();
   }
 
   /**
@@ -682,6 +727,11 @@ class WebSocket extends EventEmitter {
       this[kPendingTail] -= this[kPendingHead];
       this[kPendingHead] = 0;
     }
+    // 'drain' once back under half the limit, as a net.Socket after write() said no.
+    if (this[kOverLimit] && this._bufferedAmount <= this[kMaxBackpressure] / 2) {
+      this[kOverLimit] = false;
+      if (this._readyState === WebSocket.OPEN) this.emit('drain');
+    }
   }
 
   [kHandleEnd]() {
@@ -761,6 +811,14 @@ module.exports = WebSocket;
  */
 function terminatedWhileCompressing(websocket) {
   return websocket[kTerminated] === true && websocket._extensions[EXTENSION_NAME] !== undefined;
+}
+
+/**
+ * A byte count option: a positive number of bytes (fractions dropped), else 0 for
+ * "off". `Infinity` is off too: no limit.
+ */
+function byteLimit(value) {
+  return typeof value === 'number' && value >= 1 && value < Infinity ? Math.floor(value) : 0;
 }
 
 function sendAfterClose(websocket, data, cb) {

@@ -33,3 +33,12 @@ const duplex = createWebSocketStream(client, { encoding: 'utf8' });
 duplex.pipe(process.stdout);
 const amount: number = client.bufferedAmount;
 console.log(amount, client.protocol, client.extensions, client.url, WebSocket.WebSocketServer === WebSocketServer);
+
+// ws-rs's opt-in back-pressure limit.
+const limited = new WebSocketServer({ port: 8082, maxBackpressure: 4 << 20, closeOnBackpressureLimit: false });
+limited.on('connection', (ws) => {
+  ws.on('dropped', (data, isBinary: boolean) => console.log('dropped', isBinary, data));
+  ws.on('drain', () => console.log('drained', ws.bufferedAmount));
+  const more: boolean | undefined = ws.send('hello');
+  console.log(more);
+});
