@@ -23,6 +23,7 @@ module.exports = {
   kOnCloseFrame: Symbol('onCloseFrame'),
   kOnProtocolError: Symbol('onProtocolError'),
   kOnWritten: Symbol('onWritten'),
+  kOnIdle: Symbol('onIdle'),
   kOnEnd: Symbol('onEnd'),
   kOnClosed: Symbol('onClosed'),
   kOnSocketData: Symbol('onSocketData'),

@@ -11,7 +11,8 @@
  * `kOnMessage(data, isBinary)`, `kOnPing(data)`, `kOnPong(data)`,
  * `kOnCloseFrame(code, reason)`, `kOnProtocolError(kind, arg)`, `kOnWritten(frames)`,
  * `kOnEnd()`, `kOnClosed()`; and, for `ws._socket`, `kOnSocketData(bytes)` (what was
- * read, when tapped) and `kOnSocketError(errno, syscall)` (a failed read or write).
+ * read, when tapped) and `kOnSocketError(errno, syscall)` (a failed read or write);
+ * and, when watched for `idleTimeout`, `kOnIdle()` (silent for the whole idle time).
  */
 
 const { performance } = require('perf_hooks');
@@ -27,7 +28,8 @@ const {
   kOnEnd,
   kOnClosed,
   kOnSocketData,
-  kOnSocketError
+  kOnSocketError,
+  kOnIdle
 } = require('./constants');
 
 // The wire format (event kinds, outbox ops and flags, sizes), defined once in
@@ -641,6 +643,49 @@ function sweepIdleContexts() {
   sweepTimer.unref();
 }
 
+// `idleTimeout` (ws-rs's heartbeat): the watched connections live in Rust; one
+// interval per environment sweeps them, at an eighth of the shortest idle time.
+let idleTimer = null;
+let idlePeriod = 0;
+
+/**
+ * Watches connection `id` for silence: Rust pings it after three quarters of
+ * `idleMs` (with `sendPings`), and `conn[kOnIdle]()` is called after `idleMs`.
+ *
+ * @param {number} id Connection id
+ * @param {number} idleMs Idle time in ms (1 to 2^31 - 1)
+ * @param {boolean} sendPings Ping quiet connections first
+ * @param {boolean} masked The connection is a client's
+ */
+function watchIdle(id, idleMs, sendPings, masked) {
+  binding.heartbeatWatch(state, id, idleMs, sendPings, masked);
+  const period = Math.max(10, Math.floor(idleMs / 8));
+  if (idleTimer !== null && period >= idlePeriod) return;
+  clearInterval(idleTimer);
+  idlePeriod = period;
+  idleTimer = setInterval(sweepIdle, period);
+  idleTimer.unref();
+}
+
+/** Stops watching connection `id` (its closing handshake started). */
+function unwatchIdle(id) {
+  binding.heartbeatUnwatch(state, id);
+}
+
+function sweepIdle() {
+  const silent = binding.heartbeatSweep(state);
+  // Pings of bridged connections: Node's sockets write them.
+  for (const w of binding.takeBridgedWrites(state)) writeBridged(w);
+  for (const id of silent) {
+    const conn = conns.get(id);
+    if (conn !== undefined) conn[kOnIdle]();
+  }
+  if (binding.heartbeatCount(state) === 0) {
+    clearInterval(idleTimer);
+    idleTimer = null;
+  }
+}
+
 function destroySelf() {
   this.destroy();
 }
@@ -888,6 +933,8 @@ module.exports = {
   socketPush,
   socketReset,
   terminate,
+  watchIdle,
+  unwatchIdle,
   OP,
   FLAG,
   SOCKOPT

@@ -38,6 +38,7 @@ const {
   kOnEnd,
   kOnSocketData,
   kOnSocketError,
+  kOnIdle,
   kOnClosed,
   kId,
   kQueue,
@@ -74,6 +75,8 @@ const kCloseOnBackpressureLimit = Symbol('closeOnBackpressureLimit');
 const kOverLimit = Symbol('overLimit');
 const kDroppingMessage = Symbol('droppingMessage');
 const kDrop = Symbol('drop');
+const kIdleTimeout = Symbol('idleTimeout');
+const kSendPings = Symbol('sendPings');
 const kMaskFlag = Symbol('maskFlag');
 const kGenerateMask = Symbol('generateMask');
 const kFragmenting = Symbol('fragmenting');
@@ -169,6 +172,9 @@ class WebSocket extends EventEmitter {
     // Over the limit since the last 'drain'; dropping the rest of a fragmented message.
     this[kOverLimit] = false;
     this[kDroppingMessage] = false;
+    // ws-rs's opt-in heartbeat (README, "Heartbeat and back-pressure"): watched in Rust.
+    this[kIdleTimeout] = idleTime(options.idleTimeout);
+    this[kSendPings] = options.sendPings !== false;
   }
 
   /**
@@ -270,6 +276,7 @@ class WebSocket extends EventEmitter {
     if (this._socket instanceof AdoptedSocket) this._socket.adopted();
 
     this._readyState = WebSocket.OPEN;
+    if (this[kIdleTimeout] !== 0) native.watchIdle(id, this[kIdleTimeout], this[kSendPings], !this._isServer);
     this.emit('open');
   }
 
@@ -304,6 +311,8 @@ class WebSocket extends EventEmitter {
 
     this._readyState = WebSocket.CLOSING;
     this._closeTimer = setTimeout(() => this.terminate(), this._closeTimeout);
+    // From here ws's close timeout is in charge, as in ws.
+    if (this[kIdleTimeout] !== 0) native.unwatchIdle(this[kId]);
   }
 
   /**
@@ -638,6 +647,11 @@ class WebSocket extends EventEmitter {
     else this[kDefer](false, this[kHandleClosed]);
   }
 
+  /** Silent for `idleTimeout` (and unanswered pings): as `terminate()`. */
+  [kOnIdle]() {
+    this.terminate();
+  }
+
   [kOnSocketData](bytes) {
     if (this._socket instanceof AdoptedSocket) this._socket.emit('data', bytes);
   }
@@ -819,6 +833,11 @@ function terminatedWhileCompressing(websocket) {
  */
 function byteLimit(value) {
   return typeof value === 'number' && value >= 1 && value < Infinity ? Math.floor(value) : 0;
+}
+
+/** `idleTimeout`: a positive finite number of ms, at most 2^31 - 1 (as timers take), else 0 (off). */
+function idleTime(value) {
+  return typeof value === 'number' && value >= 1 && value < Infinity ? Math.floor(Math.min(value, 2 ** 31 - 1)) : 0;
 }
 
 function sendAfterClose(websocket, data, cb) {

@@ -153,6 +153,24 @@ pub enum Outgoing {
     Raw,
     /// Shut down the write side after everything before it.
     End,
+    /// A ping of ws-rs's own (`idleTimeout`), with [`HEARTBEAT_PAYLOAD`]: framed like
+    /// any ping, in order with the rest, and acknowledged to no one (JS never queued
+    /// it, so it is in no send callback and no `bufferedAmount`).
+    Heartbeat(Masking),
+}
+
+/// The payload of heartbeat pings. Pongs that echo it answer ws-rs, not the
+/// application, so they are not reported (an idle connection then costs JS nothing).
+pub const HEARTBEAT_PAYLOAD: &[u8] = b"ws-rs:idle";
+
+/// The frame spec of a heartbeat ping.
+pub fn heartbeat_spec(masking: Masking) -> FrameSpec {
+    FrameSpec {
+        opcode: Opcode::Ping,
+        fin: true,
+        compress: false,
+        masking,
+    }
 }
 
 /// Decodes an outbox record's op and flags; `key` is the user's masking key, if the

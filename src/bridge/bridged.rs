@@ -18,6 +18,8 @@ use crate::io::events::Recorder;
 pub struct Bridged {
     receiver: Receiver,
     writer: Sender,
+    /// Feeds so far (`idleTimeout` counts them as life).
+    pub reads: u64,
     last_read: Instant,
     last_write: Instant,
 }
@@ -47,6 +49,7 @@ pub fn bridged_open(state: &External<EnvState>, options: AdoptOptions) -> u32 {
         Bridged {
             receiver: Receiver::new(options.config()),
             writer: options.sender(),
+            reads: 0,
             last_read: Instant::now(),
             last_write: Instant::now(),
         },
@@ -70,6 +73,7 @@ pub fn bridged_feed(
             return None;
         }
         conn.last_read = Instant::now();
+        conn.reads += 1;
         let mut events = Recorder::new(state.bridged_queue.writer(id));
         conn.receiver.note_read();
         if let Err(err) = conn.receiver.feed(&mut chunk, &mut events) {

@@ -9,6 +9,7 @@ mod accept;
 mod bridged;
 mod compression;
 mod framing;
+mod heartbeat;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -46,6 +47,8 @@ pub struct EnvState {
     bridged_writes: RefCell<Vec<BridgedWrite>>,
     /// Connections served on this environment's own event loop.
     driver: Box<LoopDriver>,
+    /// Connections with `idleTimeout`, whichever driver serves them.
+    beats: RefCell<IdMap<heartbeat::Beat>>,
 }
 
 impl EnvState {
@@ -100,6 +103,7 @@ pub fn init(
         bridged_queue: EventQueue::new(Box::new(|| {})),
         bridged: RefCell::new(IdMap::default()),
         bridged_writes: RefCell::new(Vec::new()),
+        beats: RefCell::new(IdMap::default()),
         driver,
     }))
 }

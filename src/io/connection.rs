@@ -13,7 +13,9 @@ use tokio::sync::{mpsc, Notify};
 use wsrs_proto::{Receiver, Sender};
 
 use super::events::{EventQueue, Recorder};
-use crate::wire::{event as kind, Outgoing, SYSCALL_READ, SYSCALL_WRITE};
+use crate::wire::{
+    event as kind, heartbeat_spec, Outgoing, HEARTBEAT_PAYLOAD, SYSCALL_READ, SYSCALL_WRITE,
+};
 
 /// One outbox operation for this connection; its payload is `data[start..start + len]`
 /// of the batch it came in.
@@ -474,6 +476,10 @@ pub fn encode_batch(
             Outgoing::Raw => {
                 out.extend_from_slice(&batch.data[o.start..o.start + o.len]);
                 *frames += 1;
+            }
+            // Not counted: no callback waits for it.
+            Outgoing::Heartbeat(masking) => {
+                sender.frame(heartbeat_spec(masking), HEARTBEAT_PAYLOAD, out);
             }
         }
     }

@@ -7,7 +7,7 @@
 //! closed at `ARENA_CAP` bytes or `LOG_CAP` records (`crate::wire`), so a message view kept by JS
 //! pins at most one small arena.
 
-use crate::wire::{event as kind, ARENA_CAP, BIG_MESSAGE, LOG_CAP};
+use crate::wire::{event as kind, ARENA_CAP, BIG_MESSAGE, HEARTBEAT_PAYLOAD, LOG_CAP};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -365,6 +365,10 @@ impl Handler for Recorder<'_> {
         self.out.push_payload(kind::PING, 0, payload);
     }
     fn pong(&mut self, payload: &[u8]) {
+        // The answer to ws-rs's own heartbeat ping: the read already counted as life.
+        if payload == HEARTBEAT_PAYLOAD {
+            return;
+        }
         self.out.push_payload(kind::PONG, 0, payload);
     }
     fn close(&mut self, code: u16, reason: &[u8]) {

@@ -35,7 +35,7 @@ pub use super::uv::SocketPoll as Poll;
 use super::events::{EventQueue, Recorder};
 use super::uv::{self, handle_data, poll_extra, AfterPoll, SocketPoll};
 use super::IdMap;
-use crate::wire::{self, event, Outgoing};
+use crate::wire::{self, event, heartbeat_spec, Outgoing, HEARTBEAT_PAYLOAD};
 
 /// Bytes asked of each read.
 const READ_SIZE: usize = 64 * 1024;
@@ -703,6 +703,13 @@ impl LoopDriver {
                 conn.out.extend_from_slice(payload);
                 conn.queued += payload.len() as u64;
                 conn.acks.push_back(conn.queued);
+            }
+            // Written like any frame, acknowledged to no one (no ack position).
+            Outgoing::Heartbeat(masking) => {
+                let before = conn.out.len();
+                conn.sender
+                    .frame(heartbeat_spec(masking), HEARTBEAT_PAYLOAD, &mut conn.out);
+                conn.queued += (conn.out.len() - before) as u64;
             }
         }
         if !conn.touched {
