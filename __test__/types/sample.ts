@@ -42,3 +42,9 @@ limited.on('connection', (ws) => {
   const more: boolean | undefined = ws.send('hello');
   console.log(more);
 });
+
+// ws-rs's opt-in heartbeat, on both sides.
+const watched = new WebSocketServer({ port: 8083, idleTimeout: 30000, sendPings: true });
+watched.close();
+const watchedClient = new WebSocket('ws://localhost:8083', { idleTimeout: 60000, sendPings: false, maxBackpressure: 1 << 20 });
+watchedClient.terminate();

@@ -1,13 +1,17 @@
 //! `idleTimeout` (an opt-in of ws-rs): connections that receive nothing get a ping of
 //! ws-rs's own, and those still silent are reported to JS, which terminates them.
 //!
-//! One sweep per environment, called from one JS interval, walks the watched
-//! connections. A connection counts as alive when it read any byte since the last
-//! sweep (the counters the drivers keep anyway: nothing is added per read). A quiet
-//! one gets a ping after `idle - margin` (`margin`: a quarter of `idle`), queued in
-//! order with its other frames and acknowledged to no one; its pong is not reported
-//! (see `HEARTBEAT_PAYLOAD`). So an idle connection costs no JS work, whatever the
-//! count. After `idle` of silence its id is returned and JS calls `terminate()`.
+//! One sweep per environment, called from one JS interval (every eighth of the
+//! shortest idle time), walks the watched connections. A connection counts as alive
+//! when it read any byte since the last sweep (the counters the drivers keep anyway:
+//! nothing is added per read), and then as quiet since that previous sweep (early by
+//! at most a period, never late). A quiet one gets a ping after `idle - margin`
+//! (`margin`: a quarter of `idle`), queued in order with its other frames and
+//! acknowledged to no one; its pong is not reported (see `HEARTBEAT_PAYLOAD`). So an
+//! idle connection costs no JS work, whatever the count. A connection still silent
+//! `margin` after its ping (or, without pings, after `idle`) is returned to JS, which
+//! terminates it: within `idle + margin` of its last byte, and never before it had a
+//! whole margin to answer.
 
 use std::time::{Duration, Instant};
 
@@ -28,7 +32,17 @@ pub struct Beat {
     /// The connection's read count at the last sweep, and when it last changed.
     seen: u64,
     since: Instant,
-    pinged: bool,
+    /// When the unanswered heartbeat ping went, if one did.
+    pinged: Option<Instant>,
+}
+
+/// The watched connections of an environment.
+#[derive(Default)]
+pub struct Beats {
+    map: crate::io::IdMap<Beat>,
+    /// When the last sweep ran: a connection found to have read since is counted as
+    /// quiet from then.
+    last_sweep: Option<Instant>,
 }
 
 /// Watches connection `id`: pinged after `idle_ms` minus a quarter of silence (with
@@ -48,15 +62,15 @@ pub fn heartbeat_watch(state: &External<EnvState>, id: u32, idle_ms: u32, send_p
         },
         seen: read_count(state, id).unwrap_or(0),
         since: Instant::now(),
-        pinged: false,
+        pinged: None,
     };
-    state.beats.borrow_mut().insert(id, beat);
+    state.beats.borrow_mut().map.insert(id, beat);
 }
 
 /// Stops watching connection `id` (it is closing).
 #[napi(catch_unwind)]
 pub fn heartbeat_unwatch(state: &External<EnvState>, id: u32) {
-    state.beats.borrow_mut().remove(&id);
+    state.beats.borrow_mut().map.remove(&id);
 }
 
 /// One sweep: pings quiet connections and returns the ids silent for their whole
@@ -67,27 +81,42 @@ pub fn heartbeat_sweep(state: &External<EnvState>) -> Vec<u32> {
     let now = Instant::now();
     let mut silent = Vec::new();
     let mut pings = Vec::new();
-    state.beats.borrow_mut().retain(|&id, beat| {
+    let mut beats = state.beats.borrow_mut();
+    let previous = beats.last_sweep.replace(now).unwrap_or(now);
+    beats.map.retain(|&id, beat| {
         let Some(count) = read_count(state, id) else {
             return false;
         };
         if count != beat.seen {
             beat.seen = count;
-            beat.since = now;
-            beat.pinged = false;
+            beat.since = previous.max(beat.since);
+            beat.pinged = None;
             return true;
         }
         let quiet = now.saturating_duration_since(beat.since);
-        if quiet >= beat.idle {
-            silent.push(id);
-            return false;
-        }
-        if beat.pings && !beat.pinged && quiet >= beat.idle - beat.margin {
-            beat.pinged = true;
-            pings.push((id, beat.masking));
+        match beat.pinged {
+            _ if !beat.pings => {
+                if quiet >= beat.idle {
+                    silent.push(id);
+                    return false;
+                }
+            }
+            None => {
+                if quiet >= beat.idle - beat.margin {
+                    beat.pinged = Some(now);
+                    pings.push((id, beat.masking));
+                }
+            }
+            Some(at) => {
+                if now.saturating_duration_since(at) >= beat.margin {
+                    silent.push(id);
+                    return false;
+                }
+            }
         }
         true
     });
+    drop(beats);
     if !pings.is_empty() {
         send_pings(state, &pings);
     }
@@ -97,7 +126,7 @@ pub fn heartbeat_sweep(state: &External<EnvState>) -> Vec<u32> {
 /// How many connections are watched (JS stops its interval at 0).
 #[napi(catch_unwind)]
 pub fn heartbeat_count(state: &External<EnvState>) -> u32 {
-    state.beats.borrow().len() as u32
+    state.beats.borrow().map.len() as u32
 }
 
 /// Bytes (or, bridged, feeds) read so far by connection `id`, whichever driver serves

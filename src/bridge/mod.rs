@@ -48,7 +48,7 @@ pub struct EnvState {
     /// Connections served on this environment's own event loop.
     driver: Box<LoopDriver>,
     /// Connections with `idleTimeout`, whichever driver serves them.
-    beats: RefCell<IdMap<heartbeat::Beat>>,
+    beats: RefCell<heartbeat::Beats>,
 }
 
 impl EnvState {
@@ -103,7 +103,7 @@ pub fn init(
         bridged_queue: EventQueue::new(Box::new(|| {})),
         bridged: RefCell::new(IdMap::default()),
         bridged_writes: RefCell::new(Vec::new()),
-        beats: RefCell::new(IdMap::default()),
+        beats: RefCell::new(heartbeat::Beats::default()),
         driver,
     }))
 }
