@@ -27,13 +27,28 @@ const tls = {
  * { sender, peer, close }.
  */
 async function pair(kind, options) {
-  if (kind === 'client') {
-    const wss = new wsLib.WebSocketServer({ port: 0, host: '127.0.0.1' });
-    await once(wss, 'listening');
+  if (kind === 'client' || kind === 'client-tls') {
+    const secure = kind === 'client-tls';
+    const server = secure ? https.createServer(tls) : null;
+    const wss = new wsLib.WebSocketServer(secure ? { server } : { port: 0, host: '127.0.0.1' });
+    if (secure) server.listen(0, '127.0.0.1');
+    await once(secure ? server : wss, 'listening');
+    const port = (secure ? server : wss).address().port;
     const peerOpen = once(wss, 'connection');
-    const sender = new WebSocket(`ws://127.0.0.1:${wss.address().port}`, { perMessageDeflate: false, ...options });
+    const sender = new WebSocket(`${secure ? 'wss' : 'ws'}://127.0.0.1:${port}`, {
+      perMessageDeflate: false,
+      ca: tls.cert,
+      ...options
+    });
     const [[peer]] = await Promise.all([peerOpen, once(sender, 'open')]);
-    return { sender, peer, close: () => closeAll(sender, peer, wss) };
+    return {
+      sender,
+      peer,
+      close: async () => {
+        await closeAll(sender, peer, wss);
+        if (server) await new Promise((resolve) => server.close(resolve));
+      }
+    };
   }
   let server;
   let wss;
@@ -70,7 +85,7 @@ async function closeAll(a, b, wss) {
 
 const MiB = 1 << 20;
 
-for (const kind of ['server', 'client', 'tls']) {
+for (const kind of ['server', 'client', 'tls', 'client-tls']) {
   test(`${kind}: a peer that stops reading costs at most maxBackpressure; drops are reported; 'drain' when it reads again`, async () => {
     const limit = 4 * MiB;
     const { sender, peer, close } = await pair(kind, { maxBackpressure: limit });

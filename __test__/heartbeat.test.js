@@ -179,6 +179,45 @@ test('client: idleTimeout terminates a server that stops answering, and lives wi
   await new Promise((resolve) => wss.close(resolve));
 });
 
+test('client over TLS (bridged): a silent server is terminated, a healthy one lives', async () => {
+  const raw = tlsLib.createServer(tls, (socket) => {
+    socket.on('error', () => {});
+    socket.once('data', (req) => {
+      const key = /sec-websocket-key: (.*)\r\n/i.exec(req.toString())[1];
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          `Sec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`
+      );
+      socket.pause();
+    });
+  });
+  raw.listen(0, '127.0.0.1');
+  await once(raw, 'listening');
+  const client = new WebSocket(`wss://127.0.0.1:${raw.address().port}`, { idleTimeout: IDLE, ca: tls.cert });
+  await once(client, 'open');
+  const [code, ms] = await closedAfter(client, Date.now());
+  assert.strictEqual(code, 1006);
+  assert.ok(ms >= IDLE * 0.75 && ms <= IDLE + SLACK, `terminated after ${ms} ms`);
+  raw.close();
+
+  const http = https.createServer(tls);
+  const wss = new wsLib.WebSocketServer({ server: http });
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  const pings = [];
+  wss.on('connection', (ws) => ws.on('ping', (data) => pings.push(data.toString())));
+  const good = new WebSocket(`wss://127.0.0.1:${http.address().port}`, { idleTimeout: IDLE, ca: tls.cert });
+  await once(good, 'open');
+  await sleep(IDLE * 3);
+  assert.strictEqual(good.readyState, WebSocket.OPEN);
+  assert.ok(pings.length >= 2 && pings.every((p) => p === 'ws-rs:idle'), JSON.stringify(pings));
+  good.close();
+  await once(good, 'close');
+  await new Promise((resolve) => wss.close(resolve));
+  http.closeAllConnections();
+  await new Promise((resolve) => http.close(resolve));
+});
+
 test('odd idleTimeout values mean off; close() stops the heartbeat', async () => {
   for (const idleTimeout of [0, -5, NaN, Infinity, '300', null]) {
     const { wss, url, close } = await server({ idleTimeout });
