@@ -41,14 +41,7 @@ async function pair(kind, options) {
       ...options
     });
     const [[peer]] = await Promise.all([peerOpen, once(sender, 'open')]);
-    return {
-      sender,
-      peer,
-      close: async () => {
-        await closeAll(sender, peer, wss);
-        if (server) await new Promise((resolve) => server.close(resolve));
-      }
-    };
+    return { sender, peer, close: () => closeAll(sender, peer, wss, server) };
   }
   let server;
   let wss;
@@ -67,20 +60,14 @@ async function pair(kind, options) {
   const senderOpen = once(wss, 'connection');
   const peer = new wsLib(url, { ca: tls.cert, perMessageDeflate: false });
   const [[sender]] = await Promise.all([senderOpen, once(peer, 'open')]);
-  return {
-    sender,
-    peer,
-    close: async () => {
-      await closeAll(sender, peer, wss);
-      if (server) await new Promise((resolve) => server.close(resolve));
-    }
-  };
+  return { sender, peer, close: () => closeAll(sender, peer, wss, server) };
 }
 
-async function closeAll(a, b, wss) {
+async function closeAll(a, b, wss, server) {
   a.terminate();
   b.terminate();
   await new Promise((resolve) => wss.close(resolve));
+  if (server) await new Promise((resolve) => server.close(resolve));
 }
 
 const MiB = 1 << 20;

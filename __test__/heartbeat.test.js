@@ -71,6 +71,25 @@ async function deadClient(port, secure) {
   return socket;
 }
 
+/** A raw server (over TLS if `secure`) that answers the upgrade and then nothing. */
+async function silentServer(secure) {
+  const onSocket = (socket) => {
+    socket.on('error', () => {});
+    socket.once('data', (req) => {
+      const key = /sec-websocket-key: (.*)\r\n/i.exec(req.toString())[1];
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          `Sec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`
+      );
+      socket.pause();
+    });
+  };
+  const raw = secure ? tlsLib.createServer(tls, onSocket) : net.createServer(onSocket);
+  raw.listen(0, '127.0.0.1');
+  await once(raw, 'listening');
+  return raw;
+}
+
 /** Resolves with [code, ms since `start`] at the server side's 'close'. */
 function closedAfter(ws, start) {
   return new Promise((resolve) => ws.once('close', (code) => resolve([code, Date.now() - start])));
@@ -142,20 +161,7 @@ test('sendPings: false terminates a silent peer without pinging it', async () =>
 });
 
 test('client: idleTimeout terminates a server that stops answering, and lives with a healthy one', async () => {
-  // A raw server that answers the upgrade and then nothing.
-  const raw = net.createServer((socket) => {
-    socket.on('error', () => {});
-    socket.once('data', (req) => {
-      const key = /sec-websocket-key: (.*)\r\n/i.exec(req.toString())[1];
-      socket.write(
-        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-          `Sec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`
-      );
-      socket.pause();
-    });
-  });
-  raw.listen(0, '127.0.0.1');
-  await once(raw, 'listening');
+  const raw = await silentServer(false);
   const client = new WebSocket(`ws://127.0.0.1:${raw.address().port}`, { idleTimeout: IDLE });
   await once(client, 'open');
   const [code, ms] = await closedAfter(client, Date.now());
@@ -180,19 +186,7 @@ test('client: idleTimeout terminates a server that stops answering, and lives wi
 });
 
 test('client over TLS (bridged): a silent server is terminated, a healthy one lives', async () => {
-  const raw = tlsLib.createServer(tls, (socket) => {
-    socket.on('error', () => {});
-    socket.once('data', (req) => {
-      const key = /sec-websocket-key: (.*)\r\n/i.exec(req.toString())[1];
-      socket.write(
-        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-          `Sec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`
-      );
-      socket.pause();
-    });
-  });
-  raw.listen(0, '127.0.0.1');
-  await once(raw, 'listening');
+  const raw = await silentServer(true);
   const client = new WebSocket(`wss://127.0.0.1:${raw.address().port}`, { idleTimeout: IDLE, ca: tls.cert });
   await once(client, 'open');
   const [code, ms] = await closedAfter(client, Date.now());
