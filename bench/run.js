@@ -11,7 +11,7 @@
 // Environment: BENCH_SECONDS (per measurement, default 4), BENCH_ROUNDS (default 3),
 // BENCH_ONLY (a workload name), BENCH_BUN (a Bun binary; found by default when the
 // npm package @oven/bun-linux-x64 is installed, e.g. `npm install --no-save
-// @oven/bun-linux-x64`): adds a Bun column, the same server script under Bun, whose
+// @oven/bun-linux-x64`; `off`: none): adds a Bun column, the same server script under Bun, whose
 // `require('ws')` is its own native implementation of ws's API. A comparison only:
 // nothing depends on Bun.
 //
@@ -49,6 +49,7 @@ const workloads = [
 
 /** The Bun binary to compare with, if any. */
 function findBun() {
+  if (process.env.BENCH_BUN === 'off') return null;
   if (process.env.BENCH_BUN) return process.env.BENCH_BUN;
   try {
     const dir = path.dirname(require.resolve('@oven/bun-linux-x64/package.json', { paths: [root] }));

@@ -49,7 +49,13 @@ pub struct Beats {
 /// `send_pings`), reported by `heartbeatSweep` after `idle_ms`. `masked`: the
 /// connection is a client's (its pings are masked).
 #[napi(catch_unwind)]
-pub fn heartbeat_watch(state: &External<EnvState>, id: u32, idle_ms: u32, send_pings: bool, masked: bool) {
+pub fn heartbeat_watch(
+    state: &External<EnvState>,
+    id: u32,
+    idle_ms: u32,
+    send_pings: bool,
+    masked: bool,
+) {
     let idle = Duration::from_millis(u64::from(idle_ms.max(1)));
     let beat = Beat {
         idle,

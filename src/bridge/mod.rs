@@ -244,8 +244,9 @@ pub fn adopt(
 }
 
 /// Serves connection `id` on `stream`: on this environment's event loop (with `poll`
-/// if the driver already watches the socket), or, with permessage-deflate or
-/// `WS_RS_IO=threads`, on the io threads. Writes `preamble`, feeds `head` first.
+/// if the driver already watches the socket), or, with permessage-deflate (unless
+/// `WS_RS_IO=loop`) or `WS_RS_IO=threads`, on the io threads. Writes `preamble`,
+/// feeds `head` first.
 fn serve(
     state: &EnvState,
     id: u32,
@@ -255,7 +256,11 @@ fn serve(
     preamble: &[u8],
     options: &AdoptOptions,
 ) -> Result<()> {
-    let on_threads = options.deflate.is_some() || mode() == Mode::Threads;
+    let on_threads = match mode() {
+        Mode::Auto => options.deflate.is_some(),
+        Mode::Threads => true,
+        Mode::Loop => false,
+    };
     let cfg = options.config();
     if !on_threads {
         return state

@@ -27,6 +27,11 @@ pub enum Mode {
     Auto,
     /// Everything on the io threads (`WS_RS_IO=threads`).
     Threads,
+    /// Everything on the JS loop, compressed connections too (`WS_RS_IO=loop`): no
+    /// thread hop per message, but compressing and inflating block the loop while
+    /// they run, and idle connections give their zlib contexts back only past the
+    /// process's budget of held contexts.
+    Loop,
 }
 
 /// `WS_RS_IO`, read once.
@@ -34,6 +39,7 @@ pub fn mode() -> Mode {
     static MODE: std::sync::OnceLock<Mode> = std::sync::OnceLock::new();
     *MODE.get_or_init(|| match std::env::var("WS_RS_IO").as_deref() {
         Ok("threads") => Mode::Threads,
+        Ok("loop") => Mode::Loop,
         _ => Mode::Auto,
     })
 }
