@@ -212,6 +212,25 @@ test('client over TLS (bridged): a silent server is terminated, a healthy one li
   await new Promise((resolve) => http.close(resolve));
 });
 
+test('a watched connection whose peer ends closes quietly (no ping after the end, no error)', async () => {
+  for (const secure of [false, true]) {
+    const { wss, port, close } = await server({ idleTimeout: 80 }, secure);
+    const connected = once(wss, 'connection');
+    const peer = await deadClient(port, secure);
+    const [ws] = await connected;
+    const errors = [];
+    ws.on('error', (err) => errors.push(err));
+    const closed = once(ws, 'close');
+    peer.end();
+    await closed;
+    // Past several sweeps of the 80 ms idle time.
+    await sleep(200);
+    assert.deepStrictEqual(errors, []);
+    peer.destroy();
+    await close();
+  }
+});
+
 test('odd idleTimeout values mean off; close() stops the heartbeat', async () => {
   for (const idleTimeout of [0, -5, NaN, Infinity, '300', null]) {
     const { wss, url, close } = await server({ idleTimeout });

@@ -839,6 +839,8 @@ function writeBridged({ id, data, frames, end }) {
   const socket = bridgedSockets.get(id);
   const conn = conns.get(id);
   if (socket === undefined || conn === undefined) return;
+  // (A heartbeat ping can find the write side already ended.)
+  if (socket.writableEnded) return;
   if (data.length > 0) {
     socket.write(data, (err) => {
       if (!err && frames > 0) conn[kOnWritten](frames);

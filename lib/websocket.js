@@ -600,6 +600,8 @@ class WebSocket extends EventEmitter {
   [kEnd]() {
     if (this[kEnded]) return;
     this[kEnded] = true;
+    // Nothing more is written: no more heartbeat pings either.
+    if (this[kIdleTimeout] !== 0) native.unwatchIdle(this[kId]);
     this[kQueue](OP.END, 0, null, undefined);
   }
 
