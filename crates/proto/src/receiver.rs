@@ -106,11 +106,10 @@ pub struct Receiver {
     compressed: bool,
     total_len: u64,
     fragments: u32,
-    /// Reads holding bytes of the frame in progress, this one included.
+    /// Reads holding bytes of the frame in progress, this one included; `TOO_MANY_READS`
+    /// once a read arrived with `max_buffered_chunks` of them held (the next feed
+    /// fails). One field, not two: it is in every connection's state.
     frame_reads: u32,
-    /// A read arrived with `max_buffered_chunks` reads of an unfinished frame held:
-    /// the next feed fails.
-    too_many_reads: bool,
     msg: Vec<u8>,
     ctrl: Vec<u8>,
     utf8: Utf8Validator,
@@ -118,6 +117,8 @@ pub struct Receiver {
     inflater: Option<Box<Inflater>>,
 }
 
+/// `Receiver::frame_reads` once `max_buffered_chunks` was exceeded.
+const TOO_MANY_READS: u32 = u32::MAX;
 /// Above this, an assembly buffer is dropped after its message rather than kept.
 const KEEP_CAPACITY: usize = 64 * 1024;
 /// Most bytes reserved ahead of their arrival for one frame.
@@ -139,7 +140,6 @@ impl Receiver {
             total_len: 0,
             fragments: 0,
             frame_reads: 0,
-            too_many_reads: false,
             msg: Vec::new(),
             ctrl: Vec::new(),
             utf8: Utf8Validator::default(),
@@ -180,10 +180,11 @@ impl Receiver {
             return;
         }
         let max = self.cfg.max_buffered_chunks;
-        if max > 0 && self.frame_reads >= max {
-            self.too_many_reads = true;
-        }
-        self.frame_reads = self.frame_reads.saturating_add(1);
+        self.frame_reads = if max > 0 && self.frame_reads >= max {
+            TOO_MANY_READS
+        } else {
+            (self.frame_reads + 1).min(TOO_MANY_READS - 1)
+        };
     }
 
     /// Parses `input` (unmasking it in place), reporting events to `handler` as they
@@ -205,7 +206,7 @@ impl Receiver {
         input: &mut [u8],
         handler: &mut H,
     ) -> Result<(), ProtoError> {
-        if self.too_many_reads && self.state != State::Done {
+        if self.frame_reads == TOO_MANY_READS && self.state != State::Done {
             return Err(ProtoError::TooManyBufferedChunks);
         }
         let mut pos = 0;
@@ -351,7 +352,7 @@ impl Receiver {
         n: usize,
         handler: &mut H,
     ) -> Result<(), ProtoError> {
-        if self.too_many_reads {
+        if self.frame_reads == TOO_MANY_READS {
             return Err(ProtoError::TooManyBufferedChunks);
         }
         let n = n.min(self.msg.capacity() - self.msg.len());
