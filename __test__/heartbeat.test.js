@@ -160,57 +160,41 @@ test('sendPings: false terminates a silent peer without pinging it', async () =>
   await close();
 });
 
-test('client: idleTimeout terminates a server that stops answering, and lives with a healthy one', async () => {
-  const raw = await silentServer(false);
-  const client = new WebSocket(`ws://127.0.0.1:${raw.address().port}`, { idleTimeout: IDLE });
-  await once(client, 'open');
-  const [code, ms] = await closedAfter(client, Date.now());
-  assert.strictEqual(code, 1006);
-  assert.ok(ms >= IDLE * 0.75 && ms <= IDLE + SLACK, `terminated after ${ms} ms`);
-  raw.close();
+for (const secure of [false, true]) {
+  const label = secure ? 'over TLS (bridged)' : 'plain';
+  test(`client, ${label}: idleTimeout terminates a server that stops answering, and lives with a healthy one`, async () => {
+    const scheme = secure ? 'wss' : 'ws';
+    const raw = await silentServer(secure);
+    const client = new WebSocket(`${scheme}://127.0.0.1:${raw.address().port}`, { idleTimeout: IDLE, ca: tls.cert });
+    await once(client, 'open');
+    const [code, ms] = await closedAfter(client, Date.now());
+    assert.strictEqual(code, 1006);
+    assert.ok(ms >= IDLE * 0.75 && ms <= IDLE + SLACK, `terminated after ${ms} ms`);
+    raw.close();
 
-  // A ws server answers the (masked) pings.
-  const wss = new wsLib.WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await once(wss, 'listening');
-  const pings = [];
-  wss.on('connection', (ws) => ws.on('ping', (data) => pings.push(data.toString())));
-  const good = new WebSocket(`ws://127.0.0.1:${wss.address().port}`, { idleTimeout: IDLE });
-  good.on('pong', () => assert.fail("the heartbeat's pongs are not reported"));
-  await once(good, 'open');
-  await sleep(IDLE * 3);
-  assert.strictEqual(good.readyState, WebSocket.OPEN);
-  assert.ok(pings.length >= 2 && pings.every((p) => p === 'ws-rs:idle'), JSON.stringify(pings));
-  good.close();
-  await once(good, 'close');
-  await new Promise((resolve) => wss.close(resolve));
-});
-
-test('client over TLS (bridged): a silent server is terminated, a healthy one lives', async () => {
-  const raw = await silentServer(true);
-  const client = new WebSocket(`wss://127.0.0.1:${raw.address().port}`, { idleTimeout: IDLE, ca: tls.cert });
-  await once(client, 'open');
-  const [code, ms] = await closedAfter(client, Date.now());
-  assert.strictEqual(code, 1006);
-  assert.ok(ms >= IDLE * 0.75 && ms <= IDLE + SLACK, `terminated after ${ms} ms`);
-  raw.close();
-
-  const http = https.createServer(tls);
-  const wss = new wsLib.WebSocketServer({ server: http });
-  http.listen(0, '127.0.0.1');
-  await once(http, 'listening');
-  const pings = [];
-  wss.on('connection', (ws) => ws.on('ping', (data) => pings.push(data.toString())));
-  const good = new WebSocket(`wss://127.0.0.1:${http.address().port}`, { idleTimeout: IDLE, ca: tls.cert });
-  await once(good, 'open');
-  await sleep(IDLE * 3);
-  assert.strictEqual(good.readyState, WebSocket.OPEN);
-  assert.ok(pings.length >= 2 && pings.every((p) => p === 'ws-rs:idle'), JSON.stringify(pings));
-  good.close();
-  await once(good, 'close');
-  await new Promise((resolve) => wss.close(resolve));
-  http.closeAllConnections();
-  await new Promise((resolve) => http.close(resolve));
-});
+    // A ws server answers the (masked) pings.
+    const http = secure ? https.createServer(tls) : null;
+    const wss = new wsLib.WebSocketServer(secure ? { server: http } : { port: 0, host: '127.0.0.1' });
+    if (secure) http.listen(0, '127.0.0.1');
+    await once(secure ? http : wss, 'listening');
+    const pings = [];
+    wss.on('connection', (ws) => ws.on('ping', (data) => pings.push(data.toString())));
+    const port = (secure ? http : wss).address().port;
+    const good = new WebSocket(`${scheme}://127.0.0.1:${port}`, { idleTimeout: IDLE, ca: tls.cert });
+    good.on('pong', () => assert.fail("the heartbeat's pongs are not reported"));
+    await once(good, 'open');
+    await sleep(IDLE * 3);
+    assert.strictEqual(good.readyState, WebSocket.OPEN);
+    assert.ok(pings.length >= 2 && pings.every((p) => p === 'ws-rs:idle'), JSON.stringify(pings));
+    good.close();
+    await once(good, 'close');
+    await new Promise((resolve) => wss.close(resolve));
+    if (http) {
+      http.closeAllConnections();
+      await new Promise((resolve) => http.close(resolve));
+    }
+  });
+}
 
 test('a watched connection whose peer ends closes quietly (no ping after the end, no error)', async () => {
   for (const secure of [false, true]) {

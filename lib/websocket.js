@@ -837,9 +837,9 @@ function byteLimit(value) {
   return typeof value === 'number' && value >= 1 && value < Infinity ? Math.floor(value) : 0;
 }
 
-/** `idleTimeout`: a positive finite number of ms, at most 2^31 - 1 (as timers take), else 0 (off). */
+/** `idleTimeout`: as `byteLimit`, at most 2^31 - 1 ms (as timers take). */
 function idleTime(value) {
-  return typeof value === 'number' && value >= 1 && value < Infinity ? Math.floor(Math.min(value, 2 ** 31 - 1)) : 0;
+  return Math.min(byteLimit(value), 2 ** 31 - 1);
 }
 
 function sendAfterClose(websocket, data, cb) {
