@@ -1,12 +1,14 @@
 'use strict';
 
 // permessage-deflate with context takeover across idle gaps: ws-rs gives an idle
-// connection's zlib contexts back to its io thread and resumes the streams from a
+// connection's zlib contexts back to its thread's pool and resumes the streams from a
 // window of history (src/io/connection.rs, crates/proto/src/deflate.rs). Here the idle
 // time is cut to 50 ms so that every gap below releases both sides; the peer (ws or
 // ws-rs) keeps its context, so any gap in the resumed history shows as a corrupt or
-// wrong message. Adopted connections release on their io thread; bridged ones (TLS
-// here) through the JS sweep in lib/native.js.
+// wrong message. Adopted connections release through the JS-loop driver's sweep
+// (src/io/js_loop/idle_contexts.rs) or on their io thread (`WS_RS_IO=threads`);
+// bridged ones (TLS here) through the JS sweep in lib/native.js. After each gap the
+// process must hold no context at all.
 
 process.env.WS_RS_DEFLATE_IDLE_MS = '50';
 
@@ -18,7 +20,11 @@ const path = require('path');
 const { once } = require('events');
 const { setTimeout: sleep } = require('timers/promises');
 
-const { impls, pairs, startServer, stopServer } = require('./helpers');
+const { impls, pairs, startServer, stopServer, until } = require('./helpers');
+const binding = require('../lib/binding.js');
+
+/** Every ws-rs connection of this process gave its zlib contexts back. */
+const allGivenBack = () => until(() => binding.contextsHeld().every((n) => n === 0), 'idle zlib contexts given back');
 
 const words = Array.from({ length: 3000 }, (_, i) => `w${(i * 7919) % 1009}`).join(' ');
 const messages = [
@@ -51,6 +57,7 @@ async function exchangeWithGaps(ws) {
     const data = await echo(() => ws.send(m));
     assert.ok(data.equals(Buffer.from(m)), `echo of ${String(m).slice(0, 20)}`);
     await sleep(150);
+    await allGivenBack();
   }
   // No side lets go mid-message.
   const data = await echo(async () => {

@@ -222,6 +222,8 @@ test('terminate() while data is being compressed: the callback gets ws\'s error,
     const events = [];
     const closed = new Promise((resolve) => ws.on('close', () => resolve(events.push('close'))));
     ws.send('hi', (err) => events.push(['callback', ws.readyState, err && err.message]));
+    // Large enough to be compressed off the JS thread by ws-rs.
+    ws.send('x'.repeat(200000), (err) => events.push(['callback', ws.readyState, err && err.message]));
     ws.terminate();
     await closed;
     await stopServer(wss);
@@ -274,4 +276,43 @@ test('deflate: zlibDeflateOptions level, memLevel and strategy take effect as in
   assert.strictEqual(sizes['ws-rs'].Z_HUFFMAN_ONLY, sizes.ws.Z_HUFFMAN_ONLY);
   // Nonsense values fall back to zlib's defaults rather than failing the connection.
   assert.strictEqual(sizes['ws-rs']['out of range'], sizes['ws-rs'].defaults);
+});
+
+test('large compressed messages keep their place among sends, pings and close, callbacks in order', async () => {
+  // ws-rs compresses messages from 64 KiB on off the JS thread, and what the
+  // connection sends after one waits for it: the peer sees exactly the order of the
+  // calls, callbacks come in that order, and bufferedAmount goes back to 0.
+  const big = (n, c) => Buffer.alloc(n, c);
+  await same(async (impl) => {
+    const { wss, url } = await startServer(impl, { perMessageDeflate: { threshold: 0 } });
+    const calls = [];
+    const served = new Promise((resolve) =>
+      wss.on('connection', (ws) => {
+        const cb = (what) => (err) => calls.push([what, err ? err.message : null]);
+        ws.send('a', cb('a'));
+        ws.send('x'.repeat(300000), cb('text 300k'));
+        ws.send('b', cb('b'));
+        ws.ping('p', false, cb('ping'));
+        ws.send(big(200000, 7), { binary: true }, cb('binary 200k'));
+        ws.send(big(70000, 1), { fin: false, binary: true }, cb('fragment 1'));
+        ws.send(big(70000, 2), { fin: true, binary: true }, cb('fragment 2'));
+        ws.send(big(90000, 3), { binary: true, compress: false }, cb('uncompressed 90k'));
+        ws.send('c', cb('c'));
+        ws.close(1000, 'done');
+        const pending = ws.bufferedAmount > 0;
+        ws.on('close', () => resolve({ pending, after: ws.bufferedAmount }));
+      })
+    );
+    const ws = new impls.ws(url, { perMessageDeflate: { threshold: 0 } });
+    const seen = [];
+    ws.on('message', (data, isBinary) =>
+      seen.push([isBinary ? 'binary' : 'text', data.length, isBinary ? data[0] : String(data).slice(0, 1)])
+    );
+    ws.on('ping', (data) => seen.push(['ping', String(data)]));
+    const [code, reason] = await once(ws, 'close');
+    seen.push(['close', code, String(reason)]);
+    const end = await served;
+    await stopServer(wss);
+    return { seen, calls, end };
+  });
 });

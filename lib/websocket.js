@@ -822,7 +822,7 @@ module.exports = WebSocket;
 
 /**
  * Whether terminate() ended a compressing connection: what it had not written yet
- * was, in ws's terms, still being compressed (compression runs on the io threads),
+ * was, in ws's terms, still being compressed (ws compresses on zlib's threadpool),
  * and ws reports that to each waiting callback.
  */
 function terminatedWhileCompressing(websocket) {

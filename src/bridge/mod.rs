@@ -110,6 +110,14 @@ pub fn init(
 
 /// Keeps the process alive (true) while this environment has open sockets, or lets it
 /// exit (false). JS calls it on the 0 <-> 1 transitions of its socket count.
+/// `[deflate, inflate]` zlib contexts held by connections of the whole process now
+/// (idle ones give theirs back; `__test__/deflate-idle.test.js` checks that).
+#[napi(catch_unwind)]
+pub fn contexts_held() -> Vec<u32> {
+    let (deflate, inflate) = wsrs_proto::contexts_held();
+    vec![deflate as u32, inflate as u32]
+}
+
 #[napi(catch_unwind)]
 pub fn set_ref(env: Env, state: &External<EnvState>, on: bool) -> Result<()> {
     state.driver.set_ref(on);
@@ -244,9 +252,8 @@ pub fn adopt(
 }
 
 /// Serves connection `id` on `stream`: on this environment's event loop (with `poll`
-/// if the driver already watches the socket), or, with permessage-deflate (unless
-/// `WS_RS_IO=loop`) or `WS_RS_IO=threads`, on the io threads. Writes `preamble`,
-/// feeds `head` first.
+/// if the driver already watches the socket), or, with `WS_RS_IO=threads`, on the io
+/// threads. Writes `preamble`, feeds `head` first.
 fn serve(
     state: &EnvState,
     id: u32,
@@ -256,11 +263,7 @@ fn serve(
     preamble: &[u8],
     options: &AdoptOptions,
 ) -> Result<()> {
-    let on_threads = match mode() {
-        Mode::Auto => options.deflate.is_some(),
-        Mode::Threads => true,
-        Mode::Loop => false,
-    };
+    let on_threads = mode() == Mode::Threads;
     let cfg = options.config();
     if !on_threads {
         return state

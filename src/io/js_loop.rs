@@ -16,7 +16,7 @@
 //! timers and other I/O. A turn stops calling JS after [`TURN_BUDGET`], and JS stops
 //! dispatching after its own budget and keeps the rest for the next turn.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::ffi::{c_int, c_void};
 use std::io::{Read, Write};
@@ -29,6 +29,8 @@ use napi::sys;
 use wsrs_proto::{Receiver, Sender};
 
 mod accept;
+mod idle_contexts;
+mod offload;
 
 pub use super::uv::SocketPoll as Poll;
 
@@ -36,6 +38,7 @@ use super::events::{EventQueue, Recorder};
 use super::uv::{self, handle_data, poll_extra, AfterPoll, SocketPoll};
 use super::IdMap;
 use crate::wire::{self, event, heartbeat_spec, Outgoing, HEARTBEAT_PAYLOAD};
+use offload::{Offload, OFFLOAD_MIN};
 
 /// Bytes asked of each read.
 const READ_SIZE: usize = 64 * 1024;
@@ -99,6 +102,9 @@ struct LoopConn {
     /// Payloads of this flush written from where JS holds them rather than copied
     /// into `out`; see [`Gap`]. Empty outside a [`LoopBatch`].
     gaps: Vec<Gap>,
+    /// The sender is on the io threads framing a large compressed message; later
+    /// records wait in [`Offload`].
+    offloading: bool,
 }
 
 /// A payload that belongs at `out[at]` (right after its frame header) but lies where
@@ -448,6 +454,13 @@ pub struct LoopDriver {
     pending: RefCell<IdMap<Box<accept::Pending>>>,
     /// Checks pending heads' timeouts while there are listeners.
     sweep: RefCell<Option<uv::Timer>>,
+    /// Large compressions sent to the io threads; unset if the async handle could
+    /// not be made (they are then done here).
+    offload: OnceCell<Offload>,
+    /// Compressed connections watched for idleness, and the timer that sweeps them
+    /// (`idle_contexts.rs`).
+    contexts_seen: RefCell<IdMap<idle_contexts::Seen>>,
+    contexts_sweep: RefCell<Option<uv::Timer>>,
 }
 
 /// Size of a fresh arena; a message view kept by JS pins at most one.
@@ -544,8 +557,14 @@ impl LoopDriver {
             next_listener: Cell::new(1),
             pending: RefCell::new(IdMap::default()),
             sweep: RefCell::new(None),
+            offload: OnceCell::new(),
+            contexts_seen: RefCell::new(IdMap::default()),
+            contexts_sweep: RefCell::new(None),
         });
         let data = &*driver as *const LoopDriver as *mut c_void;
+        if let Some(offload) = Offload::new(uv_loop, data, on_offload_done) {
+            let _ = driver.offload.set(offload);
+        }
         let after = AfterPoll::new(uv_loop, data, on_after_poll)
             .ok_or_else(|| napi::Error::from_reason("ws-rs: cannot start the loop handles"))?;
         *driver.after.borrow_mut() = Some(after);
@@ -611,6 +630,7 @@ impl LoopDriver {
             read_cap: READ_SIZE as u32,
             tap: false,
             gaps: Vec::new(),
+            offloading: false,
         };
         // Written before `head` is fed, so a failure leaves nothing staged: the caller
         // then keeps the socket in Node (bridged), which reports the broken pipe as
@@ -625,6 +645,9 @@ impl LoopDriver {
         // Data that arrived before this is reported by libuv's first poll (its epoll
         // is level-triggered).
         let watching = conn.update_watch();
+        if conn.sender.compresses() {
+            self.watch_contexts(id);
+        }
         self.conns.borrow_mut().insert(id, Box::new(conn));
         if !watching {
             // The preamble is out, so the connection is ours: close it the usual way.
@@ -669,33 +692,71 @@ impl LoopDriver {
         let Some(conn) = conns.get_mut(&id) else {
             return;
         };
+        self.frame_record(id, conn, out, payload, Some(big));
+        if !conn.touched {
+            conn.touched = true;
+            self.touched.borrow_mut().push(id);
+        }
+    }
+
+    /// Appends one record to `conn`'s output. `gather`: `Some(big)` when the payload
+    /// lives as long as the running batch, so a large one may stay where it lies; see
+    /// [`Self::queue`]. A large compressed frame goes to the io threads, and the
+    /// records behind it wait for it ([`offload`]).
+    fn frame_record(
+        &self,
+        id: u32,
+        conn: &mut LoopConn,
+        out: Outgoing,
+        payload: &[u8],
+        gather: Option<Option<u32>>,
+    ) {
+        if conn.offloading {
+            if let Some(offload) = self.offload.get() {
+                offload.defer(id, out, payload);
+            }
+            return;
+        }
         if conn.end_requested {
             return;
         }
         match out {
             Outgoing::End => conn.end_requested = true,
             Outgoing::Frame(spec) => {
+                if spec.compress
+                    && payload.len() >= OFFLOAD_MIN
+                    && conn.sender.compresses()
+                    && self.offload_frame(id, conn, spec, payload)
+                {
+                    return;
+                }
                 if conn.out.capacity() == 0 {
                     if let Some(buf) = self.out_pool.borrow_mut().pop() {
                         conn.out = buf;
                     }
                 }
                 let before = conn.out.len();
-                if payload.len() >= GATHER_MIN
-                    && conn
-                        .sender
-                        .header_for_verbatim(spec, payload.len(), &mut conn.out)
-                {
-                    conn.gaps.push(Gap {
-                        at: conn.out.len(),
-                        ptr: payload.as_ptr(),
-                        len: payload.len(),
-                        hold: Hold::Batch(big),
-                    });
-                    conn.queued += (conn.out.len() - before + payload.len()) as u64;
-                } else {
-                    conn.sender.frame(spec, payload, &mut conn.out);
-                    conn.queued += (conn.out.len() - before) as u64;
+                match gather {
+                    Some(big)
+                        if payload.len() >= GATHER_MIN
+                            && conn.sender.header_for_verbatim(
+                                spec,
+                                payload.len(),
+                                &mut conn.out,
+                            ) =>
+                    {
+                        conn.gaps.push(Gap {
+                            at: conn.out.len(),
+                            ptr: payload.as_ptr(),
+                            len: payload.len(),
+                            hold: Hold::Batch(big),
+                        });
+                        conn.queued += (conn.out.len() - before + payload.len()) as u64;
+                    }
+                    _ => {
+                        conn.sender.frame(spec, payload, &mut conn.out);
+                        conn.queued += (conn.out.len() - before) as u64;
+                    }
                 }
                 conn.acks.push_back(conn.queued);
             }
@@ -712,10 +773,84 @@ impl LoopDriver {
                 conn.queued += (conn.out.len() - before) as u64;
             }
         }
-        if !conn.touched {
-            conn.touched = true;
-            self.touched.borrow_mut().push(id);
+    }
+
+    /// Sends `conn`'s sender to the io threads to frame `payload`; false if it stays
+    /// (no offloading here), and the frame is then made at once.
+    fn offload_frame(
+        &self,
+        id: u32,
+        conn: &mut LoopConn,
+        spec: wsrs_proto::FrameSpec,
+        payload: &[u8],
+    ) -> bool {
+        let Some(offload) = self.offload.get() else {
+            return false;
+        };
+        let sender = std::mem::replace(&mut conn.sender, Sender::new(None));
+        match offload.start(id, sender, spec, payload.to_vec()) {
+            Ok(()) => {
+                conn.offloading = true;
+                true
+            }
+            Err(sender) => {
+                conn.sender = sender;
+                false
+            }
         }
+    }
+
+    /// Takes back the senders the io threads are done with: each frame made there is
+    /// appended, then the records that waited behind it, and the connection is
+    /// written.
+    fn offload_done(&self) {
+        let Some(offload) = self.offload.get() else {
+            return;
+        };
+        let mut broken = Vec::new();
+        for done in offload.take_done() {
+            let id = done.id;
+            let mut conns = self.conns.borrow_mut();
+            let Some(conn) = conns.get_mut(&id) else {
+                offload.forget(id);
+                continue;
+            };
+            conn.sender = done.sender;
+            conn.offloading = false;
+            conn.queued += done.framed.len() as u64;
+            if conn.out_pos == conn.out.len() && conn.gaps.is_empty() {
+                conn.out = done.framed;
+                conn.out_pos = 0;
+            } else {
+                conn.out.extend_from_slice(&done.framed);
+            }
+            conn.acks.push_back(conn.queued);
+            // In order; one of them may send the sender away again, and the rest
+            // then waits once more.
+            for (out, payload) in offload.take_deferred(id) {
+                self.frame_record(id, conn, out, &payload, None);
+            }
+            match conn.write_out(&self.out_pool) {
+                Ok(frames) => {
+                    if frames > 0 {
+                        self.staging.writer(id).push(event::WRITTEN, 0, frames);
+                    }
+                    if conn.end_if_written() || !conn.update_watch() {
+                        broken.push(id);
+                    }
+                }
+                Err(e) => {
+                    self.staging
+                        .writer(id)
+                        .push_socket_error(wire::SYSCALL_WRITE, &e);
+                    broken.push(id);
+                }
+            }
+        }
+        for id in broken {
+            self.close(id);
+        }
+        self.wake_if_staged();
     }
 
     /// Writes every connection the current flush touched. Frames written at once are
@@ -888,6 +1023,11 @@ impl LoopDriver {
         let Some(conn) = self.conns.borrow_mut().remove(&id) else {
             return;
         };
+        if conn.offloading {
+            if let Some(offload) = self.offload.get() {
+                offload.forget(id);
+            }
+        }
         let totals = wire::byte_totals(conn.read, conn.written);
         drop(conn);
         self.staging
@@ -1388,6 +1528,17 @@ extern "C" fn on_socket(handle: *mut c_void, status: c_int, events: c_int) {
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         driver.socket_ready(id as u32, status, events)
     }));
+}
+
+/// The async handle's callback: offloaded frames are ready.
+extern "C" fn on_offload_done(handle: *mut c_void) {
+    // Safe: as in `on_socket` (the handle closes with the driver).
+    let driver = unsafe { handle_data(handle) } as *const LoopDriver;
+    if driver.is_null() {
+        return;
+    }
+    let driver = unsafe { &*driver };
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.offload_done()));
 }
 
 /// The check handle's callback: the JS turn.

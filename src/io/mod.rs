@@ -1,10 +1,9 @@
 //! The io drivers: where adopted sockets are read and written.
 //!
-//! - [`js_loop`]: the default, on the JS thread's own event loop (libuv watches one
-//!   epoll fd for all of an environment's sockets; no thread hop per message);
+//! - [`js_loop`]: the default, on the JS thread's own event loop (a libuv poll handle
+//!   per socket; no thread hop per message); large compressions go to the io threads;
 //! - [`connection`] on the process-wide tokio [`runtime`]: a reader and a writer task
-//!   per socket, for permessage-deflate connections (compression off the JS thread) or
-//!   every socket with `WS_RS_IO=threads`.
+//!   per socket, for every socket with `WS_RS_IO=threads`.
 //!
 //! Both take a socket by its fd, so on platforms without fds (Windows) nothing is
 //! adopted: `js_loop` is `js_loop_none.rs` there and every connection runs bridged.
@@ -23,15 +22,13 @@ mod uv;
 /// Which driver adopted sockets use.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Plain connections on the JS loop, compressed ones on the io threads.
-    Auto,
-    /// Everything on the io threads (`WS_RS_IO=threads`).
-    Threads,
-    /// Everything on the JS loop, compressed connections too (`WS_RS_IO=loop`): no
-    /// thread hop per message, but compressing and inflating block the loop while
-    /// they run, and idle connections give their zlib contexts back only past the
-    /// process's budget of held contexts.
+    /// Every adopted socket on the JS loop, compressed ones too; their large messages
+    /// are compressed on the io threads (`js_loop/offload.rs`). The default
+    /// (`WS_RS_IO=loop` says the same).
     Loop,
+    /// Everything on the io threads (`WS_RS_IO=threads`): a thread hop per message,
+    /// kept as an opt-in for comparison and for many-core machines.
+    Threads,
 }
 
 /// `WS_RS_IO`, read once.
@@ -39,8 +36,7 @@ pub fn mode() -> Mode {
     static MODE: std::sync::OnceLock<Mode> = std::sync::OnceLock::new();
     *MODE.get_or_init(|| match std::env::var("WS_RS_IO").as_deref() {
         Ok("threads") => Mode::Threads,
-        Ok("loop") => Mode::Loop,
-        _ => Mode::Auto,
+        _ => Mode::Loop,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The few libuv calls the JS-loop driver needs, on the environment's own loop: a
 //! `uv_poll_t` per adopted socket, and a `uv_check_t` + `uv_idle_t` pair that runs the
-//! driver's JS turn right after libuv's poll phase. Node exports libuv's symbols to
+//! driver's JS turn right after libuv's poll phase, timers for its sweeps, and a
+//! `uv_async_t` that io threads wake it with when offloaded work is done. Node exports libuv's symbols to
 //! addons; `uv_handle_size` keeps us independent of the handles' layouts, and the only
 //! field touched directly is `data`, the first field of every libuv handle.
 
@@ -31,11 +32,14 @@ extern "C" {
     fn uv_timer_init(lp: *mut sys::uv_loop_s, handle: *mut c_void) -> c_int;
     fn uv_timer_start(handle: *mut c_void, cb: uv_cb, timeout: u64, repeat: u64) -> c_int;
     fn uv_timer_stop(handle: *mut c_void) -> c_int;
+    fn uv_async_init(lp: *mut sys::uv_loop_s, handle: *mut c_void, cb: uv_cb) -> c_int;
+    fn uv_async_send(handle: *mut c_void) -> c_int;
     #[cfg(target_os = "linux")]
     fn uv_backend_fd(lp: *const sys::uv_loop_s) -> c_int;
 }
 
 // libuv's `uv_handle_type` values.
+const UV_ASYNC: c_int = 1;
 const UV_CHECK: c_int = 2;
 const UV_IDLE: c_int = 6;
 const UV_POLL: c_int = 8;
@@ -83,6 +87,10 @@ extern "C" fn free_check(handle: *mut c_void) {
 
 extern "C" fn free_idle(handle: *mut c_void) {
     free_handle(UV_IDLE, handle)
+}
+
+extern "C" fn free_async(handle: *mut c_void) {
+    free_handle(UV_ASYNC, handle)
 }
 
 fn free_handle(kind: c_int, handle: *mut c_void) {
@@ -301,6 +309,74 @@ impl Drop for Timer {
             *(self.handle as *mut *mut c_void) = std::ptr::null_mut();
             uv_timer_stop(self.handle);
             uv_close(self.handle, free_timer);
+        }
+    }
+}
+
+/// A `uv_async_t`: lets other threads wake the loop, whose callback then runs on it.
+/// Does not keep the loop alive unless [`Self::set_ref`] says so; closed when dropped.
+pub struct AsyncWake {
+    handle: *mut c_void,
+}
+
+/// The part of an [`AsyncWake`] other threads may hold. Using it after the
+/// [`AsyncWake`] is dropped is undefined: its owner must take every copy back first
+/// (see `js_loop/offload.rs`, which keeps it behind a lock it clears before the drop).
+pub struct AsyncHandle(*mut c_void);
+
+// Safe: `uv_async_send` is the one libuv call that may come from any thread.
+unsafe impl Send for AsyncHandle {}
+
+impl AsyncHandle {
+    /// Wakes the loop; several wakes before the callback runs make one call.
+    ///
+    /// # Safety
+    /// The [`AsyncWake`] this came from must not have been dropped.
+    pub unsafe fn send(&self) {
+        uv_async_send(self.0);
+    }
+}
+
+impl AsyncWake {
+    /// An async handle on `lp` whose callback gets `data` (in `data`).
+    pub fn new(lp: *mut sys::uv_loop_s, data: *mut c_void, cb: uv_cb) -> Option<Self> {
+        let handle = alloc_handle(UV_ASYNC)?;
+        // Safe: fresh zeroed handle memory of libuv's size, `data` its first field.
+        unsafe {
+            if uv_async_init(lp, handle, cb) != 0 {
+                free_handle(UV_ASYNC, handle);
+                return None;
+            }
+            *(handle as *mut *mut c_void) = data;
+            uv_unref(handle);
+        }
+        Some(AsyncWake { handle })
+    }
+
+    /// A handle for other threads; see [`AsyncHandle`].
+    pub fn remote(&self) -> AsyncHandle {
+        AsyncHandle(self.handle)
+    }
+
+    /// Whether the handle keeps the loop (and the process) alive.
+    pub fn set_ref(&self, on: bool) {
+        // Safe: an open handle, on its loop's thread.
+        unsafe {
+            if on {
+                uv_ref(self.handle);
+            } else {
+                uv_unref(self.handle);
+            }
+        }
+    }
+}
+
+impl Drop for AsyncWake {
+    fn drop(&mut self) {
+        // Safe: an open handle, freed by its close callback.
+        unsafe {
+            *(self.handle as *mut *mut c_void) = std::ptr::null_mut();
+            uv_close(self.handle, free_async);
         }
     }
 }

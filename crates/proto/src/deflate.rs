@@ -205,6 +205,15 @@ type Pool<C> = RefCell<Vec<(Key, C)>>;
 static DEFLATE_HELD: AtomicUsize = AtomicUsize::new(0);
 static INFLATE_HELD: AtomicUsize = AtomicUsize::new(0);
 
+/// Deflate and inflate contexts held by streams in this process right now (for tests
+/// and diagnostics: idle connections should hold none).
+pub fn contexts_held() -> (usize, usize) {
+    (
+        DEFLATE_HELD.load(Ordering::Relaxed),
+        INFLATE_HELD.load(Ordering::Relaxed),
+    )
+}
+
 thread_local! {
     static DEFLATE_POOL: Pool<Compress> = const { RefCell::new(Vec::new()) };
     static INFLATE_POOL: Pool<Decompress> = const { RefCell::new(Vec::new()) };

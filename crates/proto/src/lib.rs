@@ -21,8 +21,8 @@ mod zstream;
 
 pub use close::{encode_close_payload, is_valid_close_code};
 pub use deflate::{
-    inflate_message, DeflateParams, Deflater, InflateConfig, Inflater, DEFLATE_CONTEXTS_HELD,
-    DEFLATE_HISTORY,
+    contexts_held, inflate_message, DeflateParams, Deflater, InflateConfig, Inflater,
+    DEFLATE_CONTEXTS_HELD, DEFLATE_HISTORY,
 };
 pub use error::ProtoError;
 pub use frame::{encode_frame, encode_header, header_len, Opcode};
