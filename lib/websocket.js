@@ -93,6 +93,8 @@ const kHandleClosed = Symbol('handleClosed');
 const kHandleCloseFrame = Symbol('handleCloseFrame');
 const kControl = Symbol('control');
 const kBlock = Symbol('block');
+const kAfterWritten = Symbol('afterWritten');
+const kWrittenWaiter = Symbol('writtenWaiter');
 
 class WebSocket extends EventEmitter {
   /**
@@ -127,6 +129,8 @@ class WebSocket extends EventEmitter {
     this[kPendingTail] = 0;
     // Sends waiting behind a Blob being read, or null.
     this[kBlocked] = null;
+    // Runs once every frame queued so far is written (see kAfterWritten), or null.
+    this[kWrittenWaiter] = null;
     this._protocol = '';
     this._readyState = WebSocket.CONNECTING;
     this[kReceiverErrored] = false;
@@ -549,12 +553,35 @@ class WebSocket extends EventEmitter {
         this._bufferedAmount -= payload.size;
         const waiting = this[kBlocked];
         this[kBlocked] = [];
-        process.nextTick(() => {
+        this[kAfterWritten](() => {
           for (const [, , , callback] of waiting) if (typeof callback === 'function') callback(err);
           this[kOnBlobError](err);
         });
       }
     );
+  }
+
+  /**
+   * Runs `fn` on a later tick, once the frames queued before it are written (their
+   * callbacks called) or the connection closed. In ws those frames were written by
+   * the time a Blob read fails, so their callbacks come first; with `WS_RS_IO=threads`
+   * the io threads acknowledge them later, hence the wait. At most 1 s: a peer that
+   * does not read must not hold the failure back.
+   */
+  [kAfterWritten](fn) {
+    if (this[kPendingHead] === this[kPendingTail] || this._readyState === WebSocket.CLOSED) {
+      process.nextTick(fn);
+      return;
+    }
+    const run = () => {
+      if (this[kWrittenWaiter] !== run) return;
+      this[kWrittenWaiter] = null;
+      clearTimeout(timer);
+      process.nextTick(fn);
+    };
+    const timer = setTimeout(run, 1000);
+    timer.unref();
+    this[kWrittenWaiter] = run;
   }
 
   /**
@@ -738,6 +765,7 @@ class WebSocket extends EventEmitter {
       this[kPendingTail] = 0;
       // A deep queue is not kept by a connection that went quiet.
       if (pending.length > 256) this[kPending] = [];
+      if (this[kWrittenWaiter] !== null) this[kWrittenWaiter]();
     } else if (this[kPendingHead] > 4096) {
       pending.splice(0, this[kPendingHead]);
       this[kPendingTail] -= this[kPendingHead];
@@ -770,6 +798,7 @@ class WebSocket extends EventEmitter {
         pending[i](compressing ? new Error('The socket was closed while data was being compressed') : streamDestroyedError());
       }
     }
+    if (this[kWrittenWaiter] !== null) this[kWrittenWaiter]();
     this._readyState = WebSocket.CLOSING;
     this.emitClose();
     // After the WebSocket's own 'close', as ws's listener on its socket comes first.

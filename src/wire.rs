@@ -73,6 +73,10 @@ pub mod flag {
     pub const BIG: u8 = 8;
     /// Four key bytes precede the payload in the outbox (`generateMask`).
     pub const KEYED: u8 = 16;
+    /// A publish: the frame goes to every connection whose id is in the record's
+    /// target list (the record's id field is its length; the ids, u32 little-endian,
+    /// precede the payload in the outbox), not to one connection.
+    pub const PUBLISH: u8 = 32;
 }
 
 /// The failed call of a SOCKET_ERROR event, as Node's errors name it (`syscall`).
@@ -207,10 +211,30 @@ pub struct OutRecord<'a> {
     pub payload: &'a [u8],
     /// The index in `bigs` the payload came from (a JS Buffer passed by reference).
     pub big: Option<u32>,
+    /// For a publish ([`flag::PUBLISH`]): the recipients' ids, u32 little-endian.
+    /// `id` is then meaningless.
+    pub targets: Option<&'a [u8]>,
+}
+
+impl OutRecord<'_> {
+    /// The connections this record goes to: its own, or a publish's targets.
+    pub fn recipients(&self) -> impl Iterator<Item = u32> + '_ {
+        let own = match self.targets {
+            None => Some(self.id),
+            Some(_) => None,
+        };
+        own.into_iter().chain(
+            self.targets
+                .unwrap_or_default()
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        )
+    }
 }
 
 /// Walks the outbox: `count` records in `log`, payloads back to back in `data` (each
-/// keyed record's 4 key bytes first), big payloads in `bigs`. Lengths are clamped to
+/// keyed record's 4 key bytes first, each publish's target ids first), big payloads
+/// in `bigs`. Lengths are clamped to
 /// what is there, so a malformed outbox reads short rather than out of bounds.
 pub fn out_records<'a>(
     data: &'a [u8],
@@ -238,6 +262,17 @@ pub fn out_records<'a>(
             } else {
                 None
             };
+            let targets = if flags & flag::PUBLISH != 0 {
+                let end = (id as usize)
+                    .saturating_mul(4)
+                    .saturating_add(pos)
+                    .min(data.len());
+                let ids = &data[pos..end];
+                pos = end;
+                Some(ids)
+            } else {
+                None
+            };
             let (payload, big): (&[u8], _) = if flags & flag::BIG != 0 {
                 match bigs.get(big) {
                     Some(&bytes) => (bytes, Some(big as u32)),
@@ -255,6 +290,7 @@ pub fn out_records<'a>(
                 op,
                 payload,
                 big,
+                targets,
             })
         })
 }
@@ -300,6 +336,45 @@ mod tests {
         assert_eq!(recs[2].payload, b"big");
         assert_eq!((recs[0].big, recs[2].big), (None, Some(0)));
         assert!(matches!(recs[3].op, Outgoing::End));
+    }
+
+    #[test]
+    fn a_publish_goes_to_its_targets_between_other_records() {
+        let mut log = record(9, op::TEXT, flag::FIN, 1, 0);
+        log.extend(record(3, op::BINARY, flag::FIN | flag::PUBLISH, 2, 0));
+        log.extend(record(
+            4,
+            op::TEXT,
+            flag::FIN | flag::PUBLISH | flag::BIG,
+            3,
+            0,
+        ));
+        log.extend(record(9, op::TEXT, flag::FIN, 1, 0));
+        let mut data = b"a".to_vec();
+        for id in [5u32, 6, 7] {
+            data.extend(id.to_le_bytes());
+        }
+        data.extend(b"pq");
+        for id in [1u32, 2, 3, 4] {
+            data.extend(id.to_le_bytes());
+        }
+        data.extend(b"b");
+        let big: &[u8] = b"big";
+        let bigs = [big];
+        let recs: Vec<_> = out_records(&data, &log, 4, &bigs).collect();
+        let to = |r: &OutRecord<'_>| r.recipients().collect::<Vec<_>>();
+        assert_eq!((to(&recs[0]), recs[0].payload), (vec![9], &b"a"[..]));
+        assert_eq!((to(&recs[1]), recs[1].payload), (vec![5, 6, 7], &b"pq"[..]));
+        assert_eq!(
+            (to(&recs[2]), recs[2].payload),
+            (vec![1, 2, 3, 4], &b"big"[..])
+        );
+        assert_eq!((to(&recs[3]), recs[3].payload), (vec![9], &b"b"[..]));
+        // A target list longer than the outbox reads short.
+        let log = record(1000, op::TEXT, flag::FIN | flag::PUBLISH, 0, 0);
+        let seven = 7u32.to_le_bytes();
+        let recs: Vec<_> = out_records(&seven, &log, 1, &[]).collect();
+        assert_eq!(to(&recs[0]), vec![7]);
     }
 
     #[test]

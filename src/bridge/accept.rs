@@ -118,7 +118,11 @@ pub struct LocalAddress {
 /// The local address of connection or pending socket `id`, if it is served here.
 #[napi(catch_unwind)]
 pub fn local_address(state: &External<EnvState>, id: u32) -> Option<LocalAddress> {
-    state.driver.socket_name(id).map(|name| LocalAddress {
+    let name = state.driver.socket_name(id).or_else(|| {
+        let local = state.conns.borrow().get(&id)?.local?;
+        Some(crate::io::SocketName::of(local))
+    });
+    name.map(|name| LocalAddress {
         address: name.address,
         port: name.port as u32,
         family: name.family.to_string(),

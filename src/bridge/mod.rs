@@ -33,6 +33,8 @@ type Wake = ThreadsafeFunction<(), (), (), Status, false, true, 0>;
 struct Conn {
     ops: mpsc::UnboundedSender<OpBatch>,
     control: Arc<Control>,
+    /// The socket's local address, taken before the io threads got it.
+    local: Option<std::net::SocketAddr>,
 }
 
 /// Per-environment state, owned by JS through an External and used only on its thread.
@@ -290,6 +292,7 @@ fn serve(
         Conn {
             ops: tx,
             control: control.clone(),
+            local: stream.local_addr().ok(),
         },
     );
     rt.spawn(connection::run(Setup {
@@ -342,21 +345,25 @@ pub fn flush(
     let mut batches: IdMap<OpBatch> = IdMap::default();
     let mut on_loop = state.driver.batch(big_values);
     for rec in out_records(&data, &log, count, &big_slices) {
-        if on_loop.has(rec.id) {
-            on_loop.queue(rec.id, rec.op, rec.payload, rec.big);
-            continue;
+        // A publish is one record (one payload) for all its targets, framed here for
+        // each of them in its place among that connection's other records.
+        for id in rec.recipients() {
+            if on_loop.has(id) {
+                on_loop.queue(id, rec.op, rec.payload, rec.big);
+                continue;
+            }
+            if !conns.contains_key(&id) && !bridged.contains_key(&id) {
+                continue;
+            }
+            let batch = batches.entry(id).or_default();
+            let start = batch.data.len();
+            batch.data.extend_from_slice(rec.payload);
+            batch.ops.push(Op {
+                out: rec.op,
+                start,
+                len: rec.payload.len(),
+            });
         }
-        if !conns.contains_key(&rec.id) && !bridged.contains_key(&rec.id) {
-            continue;
-        }
-        let batch = batches.entry(rec.id).or_default();
-        let start = batch.data.len();
-        batch.data.extend_from_slice(rec.payload);
-        batch.ops.push(Op {
-            out: rec.op,
-            start,
-            len: rec.payload.len(),
-        });
     }
     let pairs = on_loop.finish(&mut written);
     let mut writes = state.bridged_writes.borrow_mut();
@@ -620,6 +627,7 @@ pub fn wire_constants() -> HashMap<String, u32> {
     put("FLAG_MASK", wire::flag::MASK.into());
     put("FLAG_BIG", wire::flag::BIG.into());
     put("FLAG_KEYED", wire::flag::KEYED.into());
+    put("FLAG_PUBLISH", wire::flag::PUBLISH.into());
     put("LOG_CAP", LOG_CAP as u32);
     put("BIG_SEND", wire::BIG_SEND as u32);
     put("SOCKOPT_NO_DELAY", wire::sockopt::NO_DELAY);

@@ -1515,41 +1515,40 @@ impl Drop for LoopDriver {
     }
 }
 
-/// A socket's poll callback.
-extern "C" fn on_socket(handle: *mut c_void, status: c_int, events: c_int) {
-    // Safe: `data` is the driver, which outlives its connections' handles (it is
-    // cleared before a handle closes); the extra word is the connection id.
-    let (driver, id) = unsafe { (handle_data(handle) as *const LoopDriver, poll_extra(handle)) };
+/// Runs `work` on the driver whose handle libuv called back, unless the handle is
+/// closing (its `data` cleared), and never lets a panic unwind into libuv.
+///
+/// # Safety
+/// `handle` must be a live libuv handle whose `data` is null or a live driver: every
+/// handle the driver makes is closed, or has its `data` cleared, before it goes.
+unsafe fn with_driver(handle: *mut c_void, work: impl FnOnce(&LoopDriver)) {
+    let driver = handle_data(handle) as *const LoopDriver;
     if driver.is_null() {
         return;
     }
-    let driver = unsafe { &*driver };
-    // A panic must never unwind into libuv.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        driver.socket_ready(id as u32, status, events)
-    }));
+    let driver = &*driver;
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(driver)));
+}
+
+/// A socket's poll callback; the poll's extra word is the connection id.
+extern "C" fn on_socket(handle: *mut c_void, status: c_int, events: c_int) {
+    // Safe: a poll handle of the driver's (see `with_driver`).
+    unsafe {
+        let id = poll_extra(handle) as u32;
+        with_driver(handle, |driver| driver.socket_ready(id, status, events));
+    }
 }
 
 /// The async handle's callback: offloaded frames are ready.
 extern "C" fn on_offload_done(handle: *mut c_void) {
-    // Safe: as in `on_socket` (the handle closes with the driver).
-    let driver = unsafe { handle_data(handle) } as *const LoopDriver;
-    if driver.is_null() {
-        return;
-    }
-    let driver = unsafe { &*driver };
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.offload_done()));
+    // Safe: the driver's async handle (see `with_driver`).
+    unsafe { with_driver(handle, LoopDriver::offload_done) }
 }
 
 /// The check handle's callback: the JS turn.
 extern "C" fn on_after_poll(handle: *mut c_void) {
-    // Safe: as in `on_socket`.
-    let driver = unsafe { handle_data(handle) } as *const LoopDriver;
-    if driver.is_null() {
-        return;
-    }
-    let driver = unsafe { &*driver };
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.turn()));
+    // Safe: the driver's check handle (see `with_driver`).
+    unsafe { with_driver(handle, LoopDriver::turn) }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::ffi::c_int;
 use napi::sys;
 use wsrs_proto::{Receiver, Sender};
 
+use crate::io::SocketName;
 use crate::wire::Outgoing;
 
 /// A socket option JS may set on an adopted connection (`socketOption`).
@@ -37,13 +38,6 @@ pub struct Accepted {
     pub stream: std::net::TcpStream,
     pub poll: Option<std::convert::Infallible>,
     pub early: Vec<u8>,
-}
-
-/// A socket's local address; never asked here.
-pub struct SocketName {
-    pub address: String,
-    pub port: u16,
-    pub family: &'static str,
 }
 
 /// A driver with no connections.

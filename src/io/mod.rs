@@ -40,6 +40,24 @@ pub fn mode() -> Mode {
     })
 }
 
+/// A socket's local address, for `ws._socket.localAddress` (asked lazily: one
+/// `getsockname` only for code that reads it).
+pub struct SocketName {
+    pub address: String,
+    pub port: u16,
+    pub family: &'static str,
+}
+
+impl SocketName {
+    pub fn of(addr: std::net::SocketAddr) -> Self {
+        SocketName {
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            family: if addr.is_ipv4() { "IPv4" } else { "IPv6" },
+        }
+    }
+}
+
 /// A map keyed by connection id. Ids are small sequential numbers handed out by this
 /// process, not attacker-chosen keys, so a multiplicative hash is enough (SipHash
 /// showed up in the per-message profile).

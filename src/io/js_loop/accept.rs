@@ -28,8 +28,9 @@ use std::time::{Duration, Instant};
 
 use wsrs_proto::{parse_request_head, HeadParse};
 
-use super::{on_socket, LoopDriver};
-use crate::io::uv::{self, handle_data, poll_extra, SocketPoll, Timer};
+use super::{on_socket, with_driver, LoopDriver};
+use crate::io::uv::{self, poll_extra, SocketPoll, Timer};
+use crate::io::SocketName;
 use crate::wire::{self, event};
 
 /// Bytes asked of each read of a request head.
@@ -83,14 +84,6 @@ pub struct Accepted {
     pub poll: Option<SocketPoll>,
     /// What the client sent after its request head (frames, to feed first).
     pub early: Vec<u8>,
-}
-
-/// A socket's local address, for `ws._socket.localAddress` (asked lazily: one
-/// `getsockname` only for code that reads it).
-pub struct SocketName {
-    pub address: String,
-    pub port: u16,
-    pub family: &'static str,
 }
 
 fn accept_error_is_exhaustion(err: &std::io::Error) -> bool {
@@ -486,11 +479,7 @@ impl LoopDriver {
             Some(p) => p.stream.local_addr().ok()?,
             None => self.conns.borrow().get(&id)?.stream.local_addr().ok()?,
         };
-        Some(SocketName {
-            address: addr.ip().to_string(),
-            port: addr.port(),
-            family: if addr.is_ipv4() { "IPv4" } else { "IPv6" },
-        })
+        Some(SocketName::of(addr))
     }
 
     /// Every [`SWEEP_MS`]: resumes throttled listeners, and answers heads that took
@@ -545,27 +534,23 @@ fn detach_from_loop(uv_loop: *mut napi::sys::uv_loop_s, fd: RawFd) {
 #[cfg(not(target_os = "linux"))]
 fn detach_from_loop(_uv_loop: *mut napi::sys::uv_loop_s, _fd: RawFd) {}
 
-/// The listening socket's poll callback.
+/// The listening socket's poll callback; the poll's extra word is the listener id.
 extern "C" fn on_listen(handle: *mut c_void, status: c_int, _events: c_int) {
-    // Safe: as in `on_socket`: `data` is the driver, the extra word the listener id.
-    let (driver, id) = unsafe { (handle_data(handle) as *const LoopDriver, poll_extra(handle)) };
-    if driver.is_null() || status < 0 {
+    if status < 0 {
         return;
     }
-    let driver = unsafe { &*driver };
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        driver.listener_ready(id as u32);
-        driver.wake_if_staged();
-    }));
+    // Safe: the driver's poll handle (see `with_driver`).
+    unsafe {
+        let id = poll_extra(handle) as u32;
+        with_driver(handle, |driver| {
+            driver.listener_ready(id);
+            driver.wake_if_staged();
+        });
+    }
 }
 
 /// The sweep timer's callback.
 extern "C" fn on_sweep(handle: *mut c_void) {
-    // Safe: `data` is the driver, cleared before the timer closes.
-    let driver = unsafe { handle_data(handle) } as *const LoopDriver;
-    if driver.is_null() {
-        return;
-    }
-    let driver = unsafe { &*driver };
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.sweep()));
+    // Safe: the driver's timer (see `with_driver`).
+    unsafe { with_driver(handle, LoopDriver::sweep) }
 }

@@ -8,9 +8,9 @@
 use std::ffi::c_void;
 use std::time::Instant;
 
-use super::LoopDriver;
+use super::{with_driver, LoopDriver};
 use crate::io::connection::{context_idle, deflate_context_idle};
-use crate::io::uv::{handle_data, Timer};
+use crate::io::uv::Timer;
 
 /// One compressed connection's counters at the last sweep.
 pub struct Seen {
@@ -73,11 +73,6 @@ impl LoopDriver {
 
 /// The context sweep timer's callback.
 extern "C" fn on_contexts_sweep(handle: *mut c_void) {
-    // Safe: `data` is the driver, cleared before the timer closes.
-    let driver = unsafe { handle_data(handle) } as *const LoopDriver;
-    if driver.is_null() {
-        return;
-    }
-    let driver = unsafe { &*driver };
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.sweep_contexts()));
+    // Safe: the driver's timer (see `with_driver`).
+    unsafe { with_driver(handle, LoopDriver::sweep_contexts) }
 }
