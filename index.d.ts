@@ -68,6 +68,22 @@ declare class WebSocket extends EventEmitter {
   pause(): void;
   resume(): void;
 
+  /** ws-rs: the topics this connection is subscribed to (a copy). */
+  readonly topics: string[];
+  /**
+   * ws-rs: subscribes this connection of a WebSocketServer to `topic`; false if it
+   * already was (or is closed). Subscriptions end when the connection closes.
+   */
+  subscribe(topic: string): boolean;
+  /** ws-rs: false if it was not subscribed. */
+  unsubscribe(topic: string): boolean;
+  isSubscribed(topic: string): boolean;
+  /**
+   * ws-rs: sends `data` to every other open connection of the server subscribed to
+   * `topic`; returns how many it was queued to.
+   */
+  publish(topic: string, data: WebSocket.PublishData, options?: WebSocket.PublishOptions): number;
+
   addEventListener<K extends keyof WebSocket.WebSocketEventMap>(
     type: K,
     listener: ((event: WebSocket.WebSocketEventMap[K]) => void) | { handleEvent(event: WebSocket.WebSocketEventMap[K]): void },
@@ -144,6 +160,15 @@ declare namespace WebSocket {
 
   /** What `send` accepts. */
   type Data = string | Buffer | ArrayBuffer | Buffer[];
+
+  /** ws-rs: what `publish` accepts (what `send` does, but a Blob). */
+  type PublishData = string | number | Buffer | ArrayBuffer | ArrayBufferView | SharedArrayBuffer;
+
+  /** ws-rs: `publish` options; `binary` defaults to whether data is not a string. */
+  interface PublishOptions {
+    binary?: boolean | undefined;
+    compress?: boolean | undefined;
+  }
 
   type BufferLike =
     | string
@@ -322,6 +347,13 @@ declare namespace WebSocket {
 
     address(): AddressInfo | string | null;
     close(cb?: (err?: Error) => void): void;
+    /**
+     * ws-rs: sends `data` to every open connection subscribed to `topic` (held once,
+     * in order with each connection's other sends); returns how many it was queued to.
+     */
+    publish(topic: string, data: PublishData, options?: PublishOptions): number;
+    /** ws-rs: how many connections are subscribed to `topic`. */
+    subscriberCount(topic: string): number;
     handleUpgrade(
       request: InstanceType<U>,
       socket: Duplex,

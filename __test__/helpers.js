@@ -178,7 +178,18 @@ async function until(predicate, what) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** The self-signed certificate and key of the TLS tests (`fixtures/`). */
+function tlsKeys() {
+  const fs = require('fs');
+  const path = require('path');
+  return {
+    cert: fs.readFileSync(path.join(__dirname, 'fixtures', 'cert.pem')),
+    key: fs.readFileSync(path.join(__dirname, 'fixtures', 'key.pem'))
+  };
+}
+
 module.exports = {
+  tlsKeys,
   until,
   impls,
   pairs,

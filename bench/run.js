@@ -6,7 +6,8 @@
 // the median is reported. Not a test: nothing here asserts a speed.
 //
 // Rows: echo at depth 1 (50 connections and 1, with round-trip percentiles) and
-// pipelined, connection rate, broadcast with the send loop, 16 KiB, 1 MiB, deflate.
+// pipelined, connection rate, broadcast (the send loop, and ws-rs's wss.publish),
+// 16 KiB, 1 MiB, deflate.
 //
 // Environment: BENCH_SECONDS (per measurement, default 4), BENCH_ROUNDS (default 3),
 // BENCH_ONLY (a workload name), BENCH_BUN (a Bun binary; found by default when the
@@ -15,9 +16,10 @@
 // `require('ws')` is its own native implementation of ws's API. A comparison only:
 // nothing depends on Bun.
 //
-// Echo rows of small frames also get a ceiling column: bench/loadgen's wsrs-ceiling, a
-// bare epoll loop that unmasks and echoes with one recv and one send per readable
-// socket and nothing else. It is what the kernel allows on this machine; a ratio to
+// Echo rows of small frames and the broadcast rows also get a ceiling column:
+// bench/loadgen's wsrs-ceiling, a bare epoll loop that unmasks and echoes (or sends to
+// every connection) with one recv per readable socket and one send per message and
+// connection, nothing else. It is what the kernel allows on this machine; a ratio to
 // ws is only as far from 1 as the ceiling's own ratio lets it be.
 
 const { spawn, spawnSync, execFileSync } = require('child_process');
@@ -38,6 +40,8 @@ const workloads = [
   { name: 'connections opened+closed /s', conns: 8, depth: 0, size: 0, mode: 'connect' },
   // 64 B to 1000 clients with `for (const c of wss.clients) c.send(data)`; deliveries/s.
   { name: 'broadcast 64 B to 1000 (send loop)', conns: 1000, depth: 2, size: 64, mode: 'broadcast', server: 'broadcast-server.js' },
+  // ws-rs's wss.publish; ws and Bun (whose ws has no topics) run the send loop.
+  { name: 'broadcast 64 B to 1000 (wss.publish)', conns: 1000, depth: 2, size: 64, mode: 'broadcast', server: 'broadcast-server.js', publish: true },
   { name: '16 KiB x 50 conns x 4 in flight', conns: 50, depth: 4, size: 16 * 1024 },
   { name: '1 MiB x 8 conns x 2 in flight', conns: 8, depth: 2, size: 1024 * 1024 },
   { name: 'deflate JSON 256 B x 50 x 8', conns: 50, depth: 8, size: 256, deflate: true },
@@ -66,7 +70,7 @@ const ceiling = path.join(root, 'target', 'release', 'wsrs-ceiling');
 function implsFor(w) {
   const list = bun ? ['ws', 'ws-rs', 'bun'] : ['ws', 'ws-rs'];
   const plainEcho = !w.deflate && !w.mode && w.size < 65536;
-  return plainEcho ? list.concat('ceiling') : list;
+  return plainEcho || w.mode === 'broadcast' ? list.concat('ceiling') : list;
 }
 
 function build() {
@@ -102,10 +106,11 @@ function cpuOf(pid) {
 async function measure(impl, w, port) {
   const serverArgs = [path.join(__dirname, w.server || 'echo-server.js'), impl === 'bun' ? 'ws' : impl, String(port)]
     .concat(w.deflate ? ['deflate'] : [])
-    .concat(w.level !== undefined ? [String(w.level)] : []);
+    .concat(w.level !== undefined ? [String(w.level)] : [])
+    .concat(w.publish ? ['publish'] : []);
   const [cmd, args] =
     impl === 'ceiling'
-      ? pinned(1, ceiling, [String(port)])
+      ? pinned(1, ceiling, [String(port)].concat(w.mode === 'broadcast' ? ['broadcast'] : []))
       : pinned(1, impl === 'bun' ? bun : process.execPath, serverArgs);
   const server = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise((resolve, reject) => {

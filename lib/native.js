@@ -45,7 +45,14 @@ const OP = {
   END: W.OP_END,
   RAW: W.OP_RAW
 };
-const FLAG = { FIN: W.FLAG_FIN, RSV1: W.FLAG_RSV1, MASK: W.FLAG_MASK, BIG: W.FLAG_BIG, KEYED: W.FLAG_KEYED };
+const FLAG = {
+  FIN: W.FLAG_FIN,
+  RSV1: W.FLAG_RSV1,
+  MASK: W.FLAG_MASK,
+  BIG: W.FLAG_BIG,
+  KEYED: W.FLAG_KEYED,
+  PUBLISH: W.FLAG_PUBLISH
+};
 const SOCKOPT = { NO_DELAY: W.SOCKOPT_NO_DELAY, KEEP_ALIVE: W.SOCKOPT_KEEP_ALIVE };
 const {
   EV_TEXT,
@@ -779,6 +786,19 @@ function queue(id, op, flags, data, key) {
   return len;
 }
 
+/**
+ * Queues one message for every connection in `ids` (a publish, lib/topics.js): one
+ * record, its payload once, the ids before it. Returns the payload's length.
+ */
+function publish(ids, op, flags, data) {
+  growData(ids.length * 4);
+  for (let i = 0; i < ids.length; i++) {
+    outData.writeUInt32LE(ids[i], outPos);
+    outPos += 4;
+  }
+  return queue(ids.length, op, flags | FLAG.PUBLISH, data);
+}
+
 function hasRoom(n) {
   return outData.length - outPos >= n;
 }
@@ -931,6 +951,7 @@ module.exports = {
   parse,
   closeParser,
   queue,
+  publish,
   pause,
   socketOption,
   socketStats,

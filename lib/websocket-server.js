@@ -18,6 +18,7 @@ const { EXTENSION_NAME, PerMessageDeflate } = require('./permessage-deflate');
 const WebSocket = require('./websocket');
 const { acceptNatively } = require('./accept');
 const { DEFAULTS, GUID, kWebSocket } = require('./constants');
+const { TopicRegistry, checkTopic, kRegistry } = require('./topics');
 
 const keyRegex = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -88,6 +89,33 @@ class WebSocketServer extends EventEmitter {
 
     this.options = options;
     this._state = RUNNING;
+    this[kRegistry] = new TopicRegistry();
+  }
+
+  /**
+   * Sends `data` to every open connection subscribed to `topic` (`ws.subscribe`):
+   * the message is held once and framed once per kind of connection, in order with
+   * everything else each connection sends. An addition of ws-rs, after
+   * uWebSockets.js and Bun.
+   * @param {string} topic
+   * @param {*} data A string, Buffer, ArrayBuffer or typed array
+   * @param {{ binary?: boolean, compress?: boolean }} [options] `binary` defaults
+   *     to whether `data` is not a string, `compress` to `true` (as in `send`)
+   * @return {number} The number of connections it was queued to
+   * @public
+   */
+  publish(topic, data, options) {
+    return this[kRegistry].publish(topic, data, options, null);
+  }
+
+  /**
+   * @param {string} topic
+   * @return {number} How many connections are subscribed to `topic`
+   * @public
+   */
+  subscriberCount(topic) {
+    checkTopic(topic);
+    return this[kRegistry].count(topic);
   }
 
   /**
@@ -272,6 +300,7 @@ class WebSocketServer extends EventEmitter {
     ];
 
     const ws = new this.options.WebSocket(null, undefined, this.options);
+    if (kRegistry in ws) ws[kRegistry] = this[kRegistry];
 
     if (protocols.size) {
       const protocol = this.options.handleProtocols

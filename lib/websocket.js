@@ -22,6 +22,7 @@ const extension = require('./extension');
 const { EXTENSION_NAME, PerMessageDeflate, offer } = require('./permessage-deflate');
 const { backpressureError, protocolError, streamDestroyedError } = require('./errors');
 const { byteLengthOf, isBlob, toBinaryType, toBuffer, writeCallback } = require('./validation');
+const { checkTopic, kPublishFlags, kPublished, kRegistry, kTopics, SKIP, QUEUED } = require('./topics');
 const {
   BINARY_TYPES,
   DEFAULTS,
@@ -94,6 +95,7 @@ const kHandleCloseFrame = Symbol('handleCloseFrame');
 const kControl = Symbol('control');
 const kBlock = Symbol('block');
 const kAfterWritten = Symbol('afterWritten');
+const kAwaitWritten = Symbol('awaitWritten');
 const kWrittenWaiter = Symbol('writtenWaiter');
 
 class WebSocket extends EventEmitter {
@@ -131,6 +133,9 @@ class WebSocket extends EventEmitter {
     this[kBlocked] = null;
     // Runs once every frame queued so far is written (see kAfterWritten), or null.
     this[kWrittenWaiter] = null;
+    // Topics (lib/topics.js): the server's registry, and this connection's topics.
+    this[kRegistry] = null;
+    this[kTopics] = null;
     this._protocol = '';
     this._readyState = WebSocket.CONNECTING;
     this[kReceiverErrored] = false;
@@ -229,6 +234,62 @@ class WebSocket extends EventEmitter {
 
   get url() {
     return this._url;
+  }
+
+  /**
+   * The topics this connection is subscribed to (a copy; see `subscribe`).
+   * @type {string[]}
+   */
+  get topics() {
+    return this[kTopics] === null ? [] : [...this[kTopics]];
+  }
+
+  /**
+   * Subscribes this connection of a `WebSocketServer` to `topic`, for the server's
+   * `publish` and the other connections' `publish`. Subscriptions end when the
+   * connection closes. An addition of ws-rs (ws has no topics).
+   * @param {string} topic
+   * @return {boolean} `false` if it was subscribed already, or is closed
+   * @public
+   */
+  subscribe(topic) {
+    checkTopic(topic);
+    const registry = topicRegistry(this);
+    if (this._readyState === WebSocket.CLOSED) return false;
+    return registry.subscribe(this, topic);
+  }
+
+  /**
+   * @param {string} topic
+   * @return {boolean} Whether it was subscribed
+   * @public
+   */
+  unsubscribe(topic) {
+    checkTopic(topic);
+    return topicRegistry(this).unsubscribe(this, topic);
+  }
+
+  /**
+   * @param {string} topic
+   * @return {boolean}
+   * @public
+   */
+  isSubscribed(topic) {
+    checkTopic(topic);
+    return this[kTopics] !== null && this[kTopics].has(topic);
+  }
+
+  /**
+   * Sends `data` to every other open connection of the server subscribed to `topic`
+   * (see `WebSocketServer#publish`).
+   * @param {string} topic
+   * @param {*} data A string, Buffer, ArrayBuffer or typed array
+   * @param {{ binary?: boolean, compress?: boolean }} [options]
+   * @return {number} The number of connections it was queued to
+   * @public
+   */
+  publish(topic, data, options) {
+    return topicRegistry(this).publish(topic, data, options, this);
   }
 
   /**
@@ -477,6 +538,35 @@ class WebSocket extends EventEmitter {
    * `closeOnBackpressureLimit` the connection is terminated (close code 1006: a peer
    * that does not read would not read a Close frame either).
    */
+  /**
+   * This connection's part in a publish (lib/topics.js): `SKIP` when it takes none
+   * (not open, in the middle of a fragmented message of its own, or over
+   * `maxBackpressure`, which drops it as a send would), `QUEUED` when it queued the
+   * message itself (its sends wait behind a Blob), else the frame's flags.
+   */
+  [kPublishFlags](data, payload, op, binary, compress) {
+    if (this._readyState !== WebSocket.OPEN || this[kFragmenting] || this[kId] === 0) return SKIP;
+    const limit = this[kMaxBackpressure];
+    if (limit !== 0 && this._bufferedAmount >= limit) {
+      this[kDrop](data, binary, undefined);
+      return SKIP;
+    }
+    const deflate = this._extensions[EXTENSION_NAME];
+    const flags = FLAG.FIN | (compress && deflate && deflate.shouldCompress(payload) ? FLAG.RSV1 : 0);
+    if (this[kBlocked] !== null) {
+      this[kQueue](op, flags, payload, undefined);
+      return QUEUED;
+    }
+    return flags;
+  }
+
+  /** A published frame of `len` bytes was queued for this connection. */
+  [kPublished](len) {
+    this[kAwaitWritten](len, undefined);
+    const limit = this[kMaxBackpressure];
+    if (limit !== 0 && this._bufferedAmount >= limit) this[kOverLimit] = true;
+  }
+
   [kDrop](data, isBinary, cb) {
     this[kOverLimit] = true;
     const err = backpressureError(this[kMaxBackpressure]);
@@ -524,7 +614,11 @@ class WebSocket extends EventEmitter {
       key = Buffer.alloc(4);
       this[kGenerateMask](key);
     }
-    const len = native.queue(this[kId], op, flags, payload, key);
+    this[kAwaitWritten](native.queue(this[kId], op, flags, payload, key), cb);
+  }
+
+  /** A frame of `len` bytes was queued: counted until the driver reports it written. */
+  [kAwaitWritten](len, cb) {
     this._bufferedAmount += len;
     const pending = this[kPending];
     const tail = this[kPendingTail];
@@ -808,6 +902,7 @@ class WebSocket extends EventEmitter {
   /** @private */
   emitClose() {
     this._readyState = WebSocket.CLOSED;
+    if (this[kTopics] !== null) this[kRegistry].leaveAll(this);
     this.emit('close', this._closeCode, this._closeMessage);
   }
 }
@@ -869,6 +964,13 @@ function byteLimit(value) {
 /** `idleTimeout`: as `byteLimit`, at most 2^31 - 1 ms (as timers take). */
 function idleTime(value) {
   return Math.min(byteLimit(value), 2 ** 31 - 1);
+}
+
+/** The topic registry of `websocket`'s server; throws for other WebSockets. */
+function topicRegistry(websocket) {
+  const registry = websocket[kRegistry];
+  if (registry === null) throw new Error('Topics are for the connections of a WebSocketServer');
+  return registry;
 }
 
 function sendAfterClose(websocket, data, cb) {

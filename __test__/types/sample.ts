@@ -35,6 +35,16 @@ const amount: number = client.bufferedAmount;
 console.log(amount, client.protocol, client.extensions, client.url, WebSocket.WebSocketServer === WebSocketServer);
 
 // ws-rs's opt-in back-pressure limit.
+const rooms = new WebSocketServer({ port: 8084 });
+rooms.on('connection', (ws) => {
+  const joined: boolean = ws.subscribe('room:1');
+  if (ws.isSubscribed('room:1') && joined) ws.publish('room:1', 'hello', { binary: false });
+  const topics: string[] = ws.topics;
+  ws.unsubscribe(topics[0]);
+  const queued: number = rooms.publish('room:1', Buffer.from('all'), { compress: false });
+  console.log(queued, rooms.subscriberCount('room:1'));
+});
+
 const limited = new WebSocketServer({ port: 8082, maxBackpressure: 4 << 20, closeOnBackpressureLimit: false });
 limited.on('connection', (ws) => {
   ws.on('dropped', (data, isBinary: boolean) => console.log('dropped', isBinary, data));

@@ -4,9 +4,10 @@
 //! event loop, no JS and no allocation. No real server gets here; the bench prints it
 //! so the ratios of ws-rs and Bun can be read against what the kernel allows.
 //!
-//! Usage: wsrs-ceiling PORT. Prints "ready" once listening. Handles only what the
-//! echo workloads send (small unfragmented masked frames); anything else closes the
-//! connection.
+//! Usage: wsrs-ceiling PORT [broadcast]. Prints "ready" once listening. Handles only
+//! what the echo workloads send (small unfragmented masked frames); anything else
+//! closes the connection. With `broadcast`, what a connection sends goes to every
+//! connection instead (the broadcast workload), with one `send` per connection.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -72,7 +73,8 @@ fn main() {
     let port: u16 = std::env::args()
         .nth(1)
         .and_then(|p| p.parse().ok())
-        .expect("usage: wsrs-ceiling PORT");
+        .expect("usage: wsrs-ceiling PORT [broadcast]");
+    let broadcast = std::env::args().nth(2).as_deref() == Some("broadcast");
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
     // Safe: plain syscall.
@@ -125,6 +127,15 @@ fn main() {
                     }
                     out.clear();
                     match echo_frames(&mut conn.input, &mut out) {
+                        Some(used) if broadcast => {
+                            conn.input.drain(..used);
+                            if !out.is_empty() {
+                                for other in conns.values_mut().filter(|c| c.open) {
+                                    let _ = other.stream.write_all(&out);
+                                }
+                            }
+                            true
+                        }
                         Some(used) => {
                             conn.input.drain(..used);
                             out.is_empty() || conn.stream.write_all(&out).is_ok()
