@@ -6,8 +6,8 @@
 // the median is reported. Not a test: nothing here asserts a speed.
 //
 // Rows: echo at depth 1 (50 connections and 1, with round-trip percentiles) and
-// pipelined, connection rate, broadcast (the send loop, and ws-rs's wss.publish),
-// 16 KiB, 1 MiB, deflate.
+// pipelined, connection rate, broadcast (the send loop, ws-rs's wss.publish, and
+// socket.io's io.emit with each as engine.io's wsEngine), 16 KiB, 1 MiB, deflate.
 //
 // Environment: BENCH_SECONDS (per measurement, default 4), BENCH_ROUNDS (default 3),
 // BENCH_ONLY (a workload name), BENCH_BUN (a Bun binary; found by default when the
@@ -42,6 +42,8 @@ const workloads = [
   { name: 'broadcast 64 B to 1000 (send loop)', conns: 1000, depth: 2, size: 64, mode: 'broadcast', server: 'broadcast-server.js' },
   // ws-rs's wss.publish; ws and Bun (whose ws has no topics) run the send loop.
   { name: 'broadcast 64 B to 1000 (wss.publish)', conns: 1000, depth: 2, size: 64, mode: 'broadcast', server: 'broadcast-server.js', publish: true },
+  // socket.io's io.emit over the WebSocket transport, ws-rs as engine.io's wsEngine.
+  { name: 'socket.io io.emit 64 B to 1000', conns: 1000, depth: 2, size: 64, mode: 'socketio', server: 'socketio-server.js' },
   { name: '16 KiB x 50 conns x 4 in flight', conns: 50, depth: 4, size: 16 * 1024 },
   { name: '1 MiB x 8 conns x 2 in flight', conns: 8, depth: 2, size: 1024 * 1024 },
   { name: 'deflate JSON 256 B x 50 x 8', conns: 50, depth: 8, size: 256, deflate: true },

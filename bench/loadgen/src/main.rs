@@ -14,6 +14,10 @@
 //! - `broadcast`: CONNS connections; the first sends a trigger whenever fewer than
 //!   DEPTH broadcasts are incomplete, the server (bench/broadcast-server.js) sends it
 //!   to every client; the rate is deliveries per second.
+//! - `socketio`: `broadcast` through socket.io (bench/socketio-server.js): each
+//!   connection opens engine.io's WebSocket transport and joins the default
+//!   namespace; the trigger is the event `42["m","xx…"]` (SIZE bytes in all), which the
+//!   server sends to everyone with `io.emit`; only such event packets are counted.
 //!
 //! Prints one JSON line.
 
@@ -33,10 +37,15 @@ struct Counter<'a> {
     bytes: usize,
     expect: usize,
     bad: &'a Cell<u64>,
+    /// Count only messages starting with this (socket.io's event packets).
+    only: &'static [u8],
 }
 
 impl Handler for Counter<'_> {
     fn message(&mut self, _binary: bool, payload: Payload<'_>) {
+        if !payload.as_slice().starts_with(self.only) {
+            return;
+        }
         if payload.as_slice().len() != self.expect {
             self.bad.set(self.bad.get() + 1);
         }
@@ -59,6 +68,15 @@ fn cpu_seconds() -> f64 {
 /// Opens the connection; returns the stream, bytes after the 101, and whether the
 /// server agreed to permessage-deflate.
 async fn handshake(addr: &str, deflate: bool) -> std::io::Result<(TcpStream, Vec<u8>, bool)> {
+    handshake_at(addr, "/", deflate).await
+}
+
+/// [`handshake`] for the resource `path`.
+async fn handshake_at(
+    addr: &str,
+    path: &str,
+    deflate: bool,
+) -> std::io::Result<(TcpStream, Vec<u8>, bool)> {
     let mut s = TcpStream::connect(addr).await?;
     s.set_nodelay(true)?;
     let offer = if deflate {
@@ -67,7 +85,7 @@ async fn handshake(addr: &str, deflate: bool) -> std::io::Result<(TcpStream, Vec
         ""
     };
     let req = format!(
-        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
     );
     s.write_all(req.as_bytes()).await?;
@@ -197,6 +215,7 @@ async fn connection(
             bytes: 0,
             expect: size,
             bad: &shared.bad,
+            only: b"",
         };
         if receiver.feed(&mut buf[..n], &mut counter).is_err() {
             return Err(std::io::Error::other("protocol error from server"));
@@ -266,7 +285,7 @@ async fn connect_loop(addr: String, shared: Rc<Shared>) -> std::io::Result<()> {
 async fn broadcast_reader(
     mut r: tokio::net::tcp::OwnedReadHalf,
     head: Vec<u8>,
-    size: usize,
+    (size, only): (usize, &'static [u8]),
     shared: Rc<Shared>,
     total: Rc<Cell<u64>>,
 ) -> std::io::Result<()> {
@@ -286,6 +305,7 @@ async fn broadcast_reader(
             bytes: 0,
             expect: size,
             bad: &shared.bad,
+            only,
         };
         if receiver.feed(&mut buf[..n], &mut counter).is_err() {
             return Err(std::io::Error::other("protocol error from server"));
@@ -302,31 +322,49 @@ async fn broadcast_reader(
     }
 }
 
-/// Opens `conns` connections and keeps `depth` broadcasts in flight through the first.
+/// Opens `conns` connections and keeps `depth` broadcasts in flight through the first;
+/// with `socketio`, through socket.io's protocol (see the module comment).
 async fn broadcast(
     addr: String,
-    conns: usize,
-    depth: usize,
-    size: usize,
+    (conns, depth, size): (usize, usize, usize),
+    socketio: bool,
     shared: Rc<Shared>,
 ) -> std::io::Result<()> {
     let total = Rc::new(Cell::new(0u64));
+    let mut masks = MaskGen::new();
+    let (path, only): (_, &'static [u8]) = if socketio {
+        ("/socket.io/?EIO=4&transport=websocket", b"42")
+    } else {
+        ("/", b"")
+    };
     // Dropping a write half would shut the connection's write side: keep them all.
     let mut writers = Vec::new();
     for _ in 0..conns {
-        let (s, head, _) = handshake(&addr, false).await?;
-        let (r, w) = s.into_split();
+        let (s, head, _) = handshake_at(&addr, path, false).await?;
+        let (r, mut w) = s.into_split();
+        if socketio {
+            // Join the default namespace.
+            let mut join = Vec::new();
+            let mask = Some(masks.next_mask());
+            encode_frame(&mut join, Opcode::Text, true, false, b"40", mask);
+            w.write_all(&join).await?;
+        }
         writers.push(w);
         let (shared, total) = (shared.clone(), total.clone());
         tokio::task::spawn_local(async move {
-            let _ = broadcast_reader(r, head, size, shared, total).await;
+            let _ = broadcast_reader(r, head, (size, only), shared, total).await;
         });
     }
     let Some(w) = writers.first_mut() else {
         return Ok(());
     };
-    let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-    let mut masks = MaskGen::new();
+    let (payload, opcode) = if socketio {
+        let pad = "x".repeat(size.saturating_sub(10));
+        (format!("42[\"m\",\"{pad}\"]").into_bytes(), Opcode::Text)
+    } else {
+        let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        (bytes, Opcode::Binary)
+    };
     let mut out = Vec::new();
     let mut sent = 0u64;
     while !shared.stop.get() {
@@ -336,7 +374,7 @@ async fn broadcast(
             while sent < done + depth as u64 {
                 encode_frame(
                     &mut out,
-                    Opcode::Binary,
+                    opcode,
                     true,
                     false,
                     &payload,
@@ -396,10 +434,11 @@ fn main() {
                 shared.failed.set(shared.failed.get() + 1);
             }
         };
-        if mode == "broadcast" {
+        if mode == "broadcast" || mode == "socketio" {
             let (addr, shared) = (addr.clone(), shared.clone());
+            let socketio = mode == "socketio";
             tasks.push(tokio::task::spawn_local(async move {
-                let r = broadcast(addr, conns, depth, size, shared.clone()).await;
+                let r = broadcast(addr, (conns, depth, size), socketio, shared.clone()).await;
                 count_failure(&shared, r);
             }));
         } else {
