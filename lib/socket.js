@@ -348,6 +348,17 @@ class AcceptedSocket extends AdoptedSocket {
     return this.#local().family;
   }
 
+  /** What was sent but not yet taken by the kernel: the WebSocket's bufferedAmount. */
+  get writableLength() {
+    const websocket = this[kWebSocket];
+    return websocket ? websocket.bufferedAmount : 0;
+  }
+
+  /** The part of Node's internal writable state code reads of a socket (`length`). */
+  get _writableState() {
+    return { length: this.writableLength, ended: !this.writable };
+  }
+
   get readable() {
     return this[kPendingId] !== null ? !this[kDestroyed] : this[kTotals] === null;
   }

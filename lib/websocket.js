@@ -22,6 +22,7 @@ const extension = require('./extension');
 const { EXTENSION_NAME, PerMessageDeflate, offer } = require('./permessage-deflate');
 const { backpressureError, protocolError, streamDestroyedError } = require('./errors');
 const { byteLengthOf, isBlob, toBinaryType, toBuffer, writeCallback } = require('./validation');
+const ConnectionReceiver = require('./connection-receiver');
 const { checkTopic, kPublishFlags, kPublished, kRegistry, kTopics, SKIP, QUEUED } = require('./topics');
 const {
   BINARY_TYPES,
@@ -96,6 +97,8 @@ const kControl = Symbol('control');
 const kBlock = Symbol('block');
 const kAfterWritten = Symbol('afterWritten');
 const kAwaitWritten = Symbol('awaitWritten');
+const kReceiverView = Symbol('receiverView');
+const kCoreOptions = Symbol('coreOptions');
 const kWrittenWaiter = Symbol('writtenWaiter');
 
 class WebSocket extends EventEmitter {
@@ -136,6 +139,9 @@ class WebSocket extends EventEmitter {
     // Topics (lib/topics.js): the server's registry, and this connection's topics.
     this[kRegistry] = null;
     this[kTopics] = null;
+    // `_receiver` (made on first use) and the options the Rust core was opened with.
+    this[kReceiverView] = undefined;
+    this[kCoreOptions] = null;
     this._protocol = '';
     this._readyState = WebSocket.CONNECTING;
     this[kReceiverErrored] = false;
@@ -184,6 +190,17 @@ class WebSocket extends EventEmitter {
     // ws-rs's opt-in heartbeat (README, "Heartbeat and back-pressure"): watched in Rust.
     this[kIdleTimeout] = idleTime(options.idleTimeout);
     this[kSendPings] = options.sendPings !== false;
+  }
+
+  /**
+   * ws's `_receiver`: a view of the connection's parser (lib/connection-receiver.js),
+   * made on first use; null before the connection opens.
+   */
+  get _receiver() {
+    if (this[kReceiverView] === undefined && this[kCoreOptions] !== null) {
+      this[kReceiverView] = new ConnectionReceiver(this, this[kCoreOptions], this[kAllowSynchronousEvents]);
+    }
+    return this[kReceiverView] === undefined ? null : this[kReceiverView];
   }
 
   /**
@@ -315,6 +332,7 @@ class WebSocket extends EventEmitter {
       skipUTF8Validation: !!options.skipUTF8Validation,
       deflate: this._extensions[EXTENSION_NAME] ? this._extensions[EXTENSION_NAME].coreOptions() : undefined
     };
+    this[kCoreOptions] = protocolOptions;
 
     let id = -1;
     if (socket instanceof AcceptedSocket && socket.pendingId !== null) {
@@ -824,6 +842,7 @@ class WebSocket extends EventEmitter {
 
     if (code === 1005) this.close();
     else this.close(code, this._closeMessage);
+    if (this[kReceiverView]) this[kReceiverView].emit('conclude', code, this._closeMessage);
   }
 
   [kHandleProtocolError](kind, arg) {
