@@ -178,6 +178,16 @@ async function until(predicate, what) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** Forks `fixtures/broadcast-slow.js` with `args` (see there). */
+function forkBroadcaster(args) {
+  const { fork } = require('child_process');
+  const path = require('path');
+  return fork(path.join(__dirname, 'fixtures', 'broadcast-slow.js'), args, {
+    execArgv: ['--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  });
+}
+
 /** The self-signed certificate and key of the TLS tests (`fixtures/`). */
 function tlsKeys() {
   const fs = require('fs');
@@ -189,6 +199,7 @@ function tlsKeys() {
 }
 
 module.exports = {
+  forkBroadcaster,
   tlsKeys,
   until,
   impls,

@@ -12,9 +12,8 @@ const assert = require('node:assert');
 const https = require('https');
 const path = require('path');
 const { once } = require('events');
-const { fork } = require('child_process');
 
-const { impls, startServer, stopServer, rawClient, until, tlsKeys } = require('./helpers');
+const { impls, startServer, stopServer, rawClient, until, tlsKeys, forkBroadcaster } = require('./helpers');
 
 const { WebSocketServer, WebSocket } = impls['ws-rs'];
 
@@ -194,10 +193,7 @@ test('topics: a subscriber over maxBackpressure is skipped with \'dropped\', the
 });
 
 test('topics: one 1 MiB Buffer published to 10,000 connections that never read is held once', { timeout: 120000 }, async () => {
-  const server = fork(path.join(__dirname, 'fixtures', 'broadcast-slow.js'), ['ws-rs', 'publish'], {
-    execArgv: ['--expose-gc'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-  });
+  const server = forkBroadcaster(['ws-rs', 'publish']);
   const sockets = [];
   try {
     const [{ port }] = await once(server, 'message');

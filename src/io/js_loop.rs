@@ -38,7 +38,7 @@ use super::events::{EventQueue, Recorder};
 use super::uv::{self, handle_data, poll_extra, AfterPoll, SocketPoll};
 use super::IdMap;
 use crate::wire::{self, event, heartbeat_spec, Outgoing, HEARTBEAT_PAYLOAD};
-use offload::{Offload, OFFLOAD_MIN};
+use offload::{HeldBytes, Offload, OFFLOAD_MIN};
 
 /// Bytes asked of each read.
 const READ_SIZE: usize = 64 * 1024;
@@ -166,6 +166,20 @@ impl Drop for Pinned {
             unsafe { sys::napi_delete_reference(self.env, self.reference) };
         }
     }
+}
+
+/// Pins a big payload of the running batch by its index (see [`LoopBatch`]).
+type Pin<'a> = &'a mut dyn FnMut(u32) -> Option<Rc<Pinned>>;
+
+/// `payload` for later: read in place if `hold` pins it (large JS Buffers), else copied.
+fn held_bytes(payload: &[u8], hold: &mut dyn FnMut() -> Option<Rc<Pinned>>) -> HeldBytes {
+    if payload.len() >= GATHER_MIN {
+        if let Some(pin) = hold() {
+            // Safe: the pin keeps the Buffer, and so `payload`, alive and in place.
+            return unsafe { HeldBytes::pinned(payload, pin) };
+        }
+    }
+    HeldBytes::Owned(payload.to_vec())
 }
 
 /// Payloads from this size on are written from where they lie (`writev`), not copied.
@@ -687,22 +701,25 @@ impl LoopDriver {
     /// Frames one outbox record for connection `id`. A large payload may be left where
     /// it lies (a [`Gap`]): only a [`LoopBatch`], which writes or copies every gap
     /// before `payload`'s lifetime ends, calls this.
-    fn queue(&self, id: u32, out: Outgoing, payload: &[u8], big: Option<u32>) {
+    fn queue(&self, id: u32, out: Outgoing, payload: &[u8], big: Option<u32>, pin: Pin<'_>) {
         let mut conns = self.conns.borrow_mut();
         let Some(conn) = conns.get_mut(&id) else {
             return;
         };
-        self.frame_record(id, conn, out, payload, Some(big));
+        let mut hold = || big.and_then(&mut *pin);
+        self.frame_record(id, conn, out, payload, Some(big), &mut hold);
         if !conn.touched {
             conn.touched = true;
             self.touched.borrow_mut().push(id);
         }
     }
 
-    /// Appends one record to `conn`'s output. `gather`: `Some(big)` when the payload
-    /// lives as long as the running batch, so a large one may stay where it lies; see
-    /// [`Self::queue`]. A large compressed frame goes to the io threads, and the
-    /// records behind it wait for it ([`offload`]).
+    /// Appends one record to `conn`'s output. `gather`: set when the payload lives as
+    /// long as the running batch, so a large one may stay where it lies (see
+    /// [`Self::queue`]), with its index among the batch's big payloads. `hold`: a
+    /// reference that keeps the payload alive, if it is a JS Buffer's, so that what
+    /// waits (a large compressed frame on the io threads, and the records behind it,
+    /// [`offload`]) is not copied.
     fn frame_record(
         &self,
         id: u32,
@@ -710,10 +727,11 @@ impl LoopDriver {
         out: Outgoing,
         payload: &[u8],
         gather: Option<Option<u32>>,
+        hold: &mut dyn FnMut() -> Option<Rc<Pinned>>,
     ) {
         if conn.offloading {
             if let Some(offload) = self.offload.get() {
-                offload.defer(id, out, payload);
+                offload.defer(id, out, held_bytes(payload, hold));
             }
             return;
         }
@@ -726,7 +744,7 @@ impl LoopDriver {
                 if spec.compress
                     && payload.len() >= OFFLOAD_MIN
                     && conn.sender.compresses()
-                    && self.offload_frame(id, conn, spec, payload)
+                    && self.offload_frame(id, conn, spec, held_bytes(payload, hold))
                 {
                     return;
                 }
@@ -782,13 +800,13 @@ impl LoopDriver {
         id: u32,
         conn: &mut LoopConn,
         spec: wsrs_proto::FrameSpec,
-        payload: &[u8],
+        payload: HeldBytes,
     ) -> bool {
         let Some(offload) = self.offload.get() else {
             return false;
         };
         let sender = std::mem::replace(&mut conn.sender, Sender::new(None));
-        match offload.start(id, sender, spec, payload.to_vec()) {
+        match offload.start(id, sender, spec, payload) {
             Ok(()) => {
                 conn.offloading = true;
                 true
@@ -828,7 +846,10 @@ impl LoopDriver {
             // In order; one of them may send the sender away again, and the rest
             // then waits once more.
             for (out, payload) in offload.take_deferred(id) {
-                self.frame_record(id, conn, out, &payload, None);
+                let pinned = payload.hold();
+                // Safe: `payload` (and its hold) lives until the end of this iteration.
+                let bytes = unsafe { payload.as_slice() };
+                self.frame_record(id, conn, out, bytes, None, &mut || pinned.clone());
             }
             match conn.write_out(&self.out_pool) {
                 Ok(frames) => {
@@ -1468,7 +1489,20 @@ impl<'p> LoopBatch<'_, 'p> {
     /// Queues one outbox record for loop connection `id`; `big`: the index of its
     /// payload's Buffer among the batch's big payloads.
     pub fn queue(&mut self, id: u32, out: Outgoing, payload: &'p [u8], big: Option<u32>) {
-        self.driver.queue(id, out, payload, big);
+        let driver = self.driver;
+        driver.queue(id, out, payload, big, &mut |i| self.pin(i));
+    }
+
+    /// A pin on the batch's big payload `i`, made once and shared.
+    fn pin(&mut self, i: u32) -> Option<Rc<Pinned>> {
+        let i = i as usize;
+        let value = *self.bigs.get(i)?;
+        let slot = self.pins.get_mut(i)?;
+        if slot.is_none() && !value.is_null() {
+            // Safe: a Buffer argument of the running `flush` call, on its thread.
+            *slot = unsafe { Pinned::new(self.driver.env, value, &self.driver.env_alive) };
+        }
+        slot.clone()
     }
 
     /// Writes every connection the batch touched; see the `[id, frames]` pairs of
@@ -1479,20 +1513,8 @@ impl<'p> LoopBatch<'_, 'p> {
     }
 
     fn write(&mut self, written: &mut [u8]) -> u32 {
-        let env = self.driver.env;
-        let env_alive = self.driver.env_alive.clone();
-        let (bigs, pins) = (&self.bigs, &mut self.pins);
-        let mut pin = |i: u32| -> Option<Rc<Pinned>> {
-            let i = i as usize;
-            let value = *bigs.get(i)?;
-            let slot = pins.get_mut(i)?;
-            if slot.is_none() && !value.is_null() {
-                // Safe: a Buffer argument of the running `flush` call, on its thread.
-                *slot = unsafe { Pinned::new(env, value, &env_alive) };
-            }
-            slot.clone()
-        };
-        self.driver.write_touched(written, &mut pin)
+        let driver = self.driver;
+        driver.write_touched(written, &mut |i| self.pin(i))
     }
 }
 

@@ -27,6 +27,10 @@ pub fn get() -> Option<&'static Runtime> {
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(worker_count())
+                // Large compressions of JS-loop connections (`js_loop/offload.rs`): as
+                // many at a time as io threads, the rest wait their turn in order
+                // (ws's zlib work likewise waits for libuv's 4 threads).
+                .max_blocking_threads(worker_count())
                 .thread_name("ws-rs-io")
                 .enable_all()
                 .build()
