@@ -80,6 +80,15 @@ test('terminating a Worker closes its connections', async () => {
   await stopServer(wss);
 });
 
+/** Waits for the Worker's "sent <bufferedAmount>" (more than 0), then terminates it. */
+async function terminateOnceSent(worker) {
+  const [sent] = await once(worker, 'message');
+  assert.match(sent, /^sent [1-9]/);
+  const exited = once(worker, 'exit');
+  await worker.terminate();
+  await exited;
+}
+
 test('a Worker terminated while a large payload waits for a slow reader goes cleanly', async () => {
   const net = require('net');
   const worker = new Worker(
@@ -102,12 +111,33 @@ test('a Worker terminated while a large payload waits for a slow reader goes cle
   socket.on('error', () => {});
   socket.write(UPGRADE_REQUEST);
   socket.pause();
-  const [sent] = await once(worker, 'message');
-  assert.match(sent, /^sent [1-9]/);
   // The payload is still pinned for the reader that never reads: the environment's
   // teardown must release it without touching references it already freed.
-  const exited = once(worker, 'exit');
-  await worker.terminate();
-  await exited;
+  await terminateOnceSent(worker);
   socket.destroy();
+});
+
+test('a Worker terminated while large compressed messages are being compressed goes cleanly', async () => {
+  const worker = new Worker(
+    `
+    const { parentPort } = require('worker_threads');
+    const WebSocket = require(${entry});
+    const wss = new WebSocket.WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: { threshold: 0 } }, () =>
+      parentPort.postMessage(wss.address().port)
+    );
+    // Random bytes compress slowly: the io threads are still reading this Buffer
+    // (pinned, not copied) when the Worker goes.
+    const big = require('crypto').randomBytes(8 * 1024 * 1024);
+    wss.on('connection', (s) => {
+      for (let i = 0; i < 4; i++) s.send(big);
+      parentPort.postMessage('sent ' + s.bufferedAmount);
+    });
+    `,
+    { eval: true }
+  );
+  const [port] = await once(worker, 'message');
+  const client = new (require('ws'))(`ws://127.0.0.1:${port}`, { perMessageDeflate: { threshold: 0 } });
+  client.on('error', () => {});
+  await terminateOnceSent(worker);
+  client.terminate();
 });

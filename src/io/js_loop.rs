@@ -847,9 +847,9 @@ impl LoopDriver {
             // then waits once more.
             for (out, payload) in offload.take_deferred(id) {
                 let pinned = payload.hold();
-                // Safe: `payload` (and its hold) lives until the end of this iteration.
-                let bytes = unsafe { payload.as_slice() };
-                self.frame_record(id, conn, out, bytes, None, &mut || pinned.clone());
+                self.frame_record(id, conn, out, payload.as_slice(), None, &mut || {
+                    pinned.clone()
+                });
             }
             match conn.write_out(&self.out_pool) {
                 Ok(frames) => {

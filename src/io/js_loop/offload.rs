@@ -49,14 +49,12 @@ impl HeldBytes {
         }
     }
 
-    /// The bytes, on the JS thread.
-    ///
-    /// # Safety
-    /// None beyond `pinned`'s: the hold lives as long as `self`.
-    pub unsafe fn as_slice(&self) -> &[u8] {
+    /// The bytes (on the JS thread, where the hold lives).
+    pub fn as_slice(&self) -> &[u8] {
         match self {
             HeldBytes::Owned(bytes) => bytes,
-            HeldBytes::Pinned { bytes, .. } => bytes.as_slice(),
+            // Safe: `hold`, part of `self`, keeps them alive (`pinned`'s contract).
+            HeldBytes::Pinned { bytes, .. } => unsafe { bytes.as_slice() },
         }
     }
 
@@ -86,7 +84,18 @@ impl RawBytes {
 /// A job's input as it travels to the io threads.
 enum Input {
     Owned(Vec<u8>),
-    Raw(RawBytes),
+    /// Counted in `Inbox::reading_pinned` until dropped (even by a panic).
+    Raw(RawBytes, Arc<(Mutex<Inbox>, Condvar)>),
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        if let Input::Raw(_, shared) = self {
+            let mut inbox = lock(shared);
+            inbox.reading_pinned = inbox.reading_pinned.saturating_sub(1);
+            shared.1.notify_all();
+        }
+    }
 }
 
 /// A record kept while its connection's sender is away: what it is, and its payload.
@@ -162,7 +171,7 @@ impl Offload {
                 // One job per connection at a time, so the id keys its pin.
                 self.holds.borrow_mut().insert(id, hold);
                 lock(&self.inbox).reading_pinned += 1;
-                Input::Raw(bytes)
+                Input::Raw(bytes, self.inbox.clone())
             }
         };
         let shared = self.inbox.clone();
@@ -171,16 +180,12 @@ impl Offload {
                 Input::Owned(bytes) => bytes.as_slice(),
                 // Safe: the pin is dropped only after this job reported back, and
                 // the environment's end waits for the job (see `Drop`).
-                Input::Raw(raw) => unsafe { raw.as_slice() },
+                Input::Raw(raw, _) => unsafe { raw.as_slice() },
             };
             let mut framed = Vec::with_capacity(payload.len() / 2 + 16);
             sender.frame(spec, payload, &mut framed);
-            let mut inbox = lock(&shared);
-            if matches!(input, Input::Raw(_)) {
-                inbox.reading_pinned = inbox.reading_pinned.saturating_sub(1);
-                shared.1.notify_all();
-            }
             drop(input);
+            let mut inbox = lock(&shared);
             inbox.done.push(Done { id, sender, framed });
             if let Some(wake) = inbox.wake.as_ref() {
                 // Safe: `wake` is cleared (under this lock) before its handle closes.
