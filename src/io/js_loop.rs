@@ -9,6 +9,9 @@
 //! events of every socket that was ready, and what the handlers send is framed and
 //! written by [`LoopDriver::queue`] and [`LoopDriver::write_touched`] before that call
 //! returns, straight to the socket; what the kernel does not take waits for writable.
+//! Compressed connections are served here too: a large compressed frame is made on
+//! the io threads while that connection's later records wait (`offload.rs`), and a
+//! timer gives idle connections' zlib contexts back (`idle_contexts.rs`).
 //!
 //! Fairness: libuv's epoll is level-triggered, so a socket left unread (a read
 //! budget of [`READ_BUDGET`] per loop iteration, JS still busy with earlier events, or
