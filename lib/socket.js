@@ -54,6 +54,17 @@ class AdoptedSocket extends EventEmitter {
     }
   }
 
+  /** What was sent but not yet taken by the kernel: the WebSocket's bufferedAmount. */
+  get writableLength() {
+    const websocket = this[kWebSocket];
+    return websocket ? websocket.bufferedAmount : 0;
+  }
+
+  /** The part of Node's internal writable state code reads of a socket (`length`). */
+  get _writableState() {
+    return { length: this.writableLength, ended: this[kTotals] !== null };
+  }
+
   /**
    * The connection closed: `bytesRead`/`bytesWritten` keep its final counts.
    * @param {number} bytesRead
@@ -346,17 +357,6 @@ class AcceptedSocket extends AdoptedSocket {
 
   get localFamily() {
     return this.#local().family;
-  }
-
-  /** What was sent but not yet taken by the kernel: the WebSocket's bufferedAmount. */
-  get writableLength() {
-    const websocket = this[kWebSocket];
-    return websocket ? websocket.bufferedAmount : 0;
-  }
-
-  /** The part of Node's internal writable state code reads of a socket (`length`). */
-  get _writableState() {
-    return { length: this.writableLength, ended: !this.writable };
   }
 
   get readable() {

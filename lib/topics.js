@@ -12,7 +12,7 @@
  */
 
 const native = require('./native');
-const { kId } = require('./constants');
+const { EMPTY_BUFFER, kId } = require('./constants');
 const { isBlob, toBuffer } = require('./validation');
 
 /** Per-connection hooks the WebSocket implements (see lib/websocket.js). */
@@ -104,7 +104,7 @@ class TopicRegistry {
       if (options.binary !== undefined) binary = !!options.binary;
       if (options.compress !== undefined) compress = !!options.compress;
     }
-    const payload = typeof data === 'string' ? data : data === undefined ? Buffer.alloc(0) : toBuffer(data);
+    const payload = typeof data === 'string' ? data : data === undefined ? EMPTY_BUFFER : toBuffer(data);
     const op = binary ? native.OP.BINARY : native.OP.TEXT;
 
     // Two classes of frame at most: compressed (connections that agreed on

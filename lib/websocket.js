@@ -100,6 +100,8 @@ const kAwaitWritten = Symbol('awaitWritten');
 const kReceiverView = Symbol('receiverView');
 const kCoreOptions = Symbol('coreOptions');
 const kWrittenWaiter = Symbol('writtenWaiter');
+const kWillCompress = Symbol('willCompress');
+const kUnderLimit = Symbol('underLimit');
 
 class WebSocket extends EventEmitter {
   /**
@@ -536,16 +538,28 @@ class WebSocket extends EventEmitter {
     } else {
       op = binary ? OP.BINARY : OP.TEXT;
       // Decided once per message; its later fragments follow the first.
-      const deflate = this._extensions[EXTENSION_NAME];
-      this[kCompressing] = !!(compress && deflate && deflate.shouldCompress(payload));
+      this[kCompressing] = this[kWillCompress](compress, payload);
     }
     this[kFragmenting] = !fin;
 
     const flags = (fin ? FLAG.FIN : 0) | this[kMaskFlag](mask) | (this[kCompressing] ? FLAG.RSV1 : 0);
     this[kQueue](op, flags, payload, cb);
     // ws returns nothing; with a limit, whether more may be sent (as stream.write).
-    if (limit === 0) return undefined;
-    if (this._bufferedAmount < limit) return true;
+    return limit === 0 ? undefined : this[kUnderLimit]();
+  }
+
+  /** Whether a message sent with `compress` is compressed (as ws decides it). */
+  [kWillCompress](compress, payload) {
+    const deflate = this._extensions[EXTENSION_NAME];
+    return !!(compress && deflate && deflate.shouldCompress(payload));
+  }
+
+  /**
+   * After a queue with `maxBackpressure` set: whether `bufferedAmount` is still under
+   * it; at or over it, 'drain' is owed once it falls back.
+   */
+  [kUnderLimit]() {
+    if (this._bufferedAmount < this[kMaxBackpressure]) return true;
     this[kOverLimit] = true;
     return false;
   }
@@ -556,6 +570,16 @@ class WebSocket extends EventEmitter {
    * `closeOnBackpressureLimit` the connection is terminated (close code 1006: a peer
    * that does not read would not read a Close frame either).
    */
+  [kDrop](data, isBinary, cb) {
+    this[kOverLimit] = true;
+    const err = backpressureError(this[kMaxBackpressure]);
+    process.nextTick(() => {
+      this.emit('dropped', data, isBinary);
+      if (cb) cb(err);
+    });
+    if (this[kCloseOnBackpressureLimit]) this.terminate();
+  }
+
   /**
    * This connection's part in a publish (lib/topics.js): `SKIP` when it takes none
    * (not open, in the middle of a fragmented message of its own, or over
@@ -569,8 +593,7 @@ class WebSocket extends EventEmitter {
       this[kDrop](data, binary, undefined);
       return SKIP;
     }
-    const deflate = this._extensions[EXTENSION_NAME];
-    const flags = FLAG.FIN | (compress && deflate && deflate.shouldCompress(payload) ? FLAG.RSV1 : 0);
+    const flags = FLAG.FIN | (this[kWillCompress](compress, payload) ? FLAG.RSV1 : 0);
     if (this[kBlocked] !== null) {
       this[kQueue](op, flags, payload, undefined);
       return QUEUED;
@@ -581,18 +604,7 @@ class WebSocket extends EventEmitter {
   /** A published frame of `len` bytes was queued for this connection. */
   [kPublished](len) {
     this[kAwaitWritten](len, undefined);
-    const limit = this[kMaxBackpressure];
-    if (limit !== 0 && this._bufferedAmount >= limit) this[kOverLimit] = true;
-  }
-
-  [kDrop](data, isBinary, cb) {
-    this[kOverLimit] = true;
-    const err = backpressureError(this[kMaxBackpressure]);
-    process.nextTick(() => {
-      this.emit('dropped', data, isBinary);
-      if (cb) cb(err);
-    });
-    if (this[kCloseOnBackpressureLimit]) this.terminate();
+    if (this[kMaxBackpressure] !== 0) this[kUnderLimit]();
   }
 
   /**

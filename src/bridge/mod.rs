@@ -110,8 +110,6 @@ pub fn init(
     }))
 }
 
-/// Keeps the process alive (true) while this environment has open sockets, or lets it
-/// exit (false). JS calls it on the 0 <-> 1 transitions of its socket count.
 /// `[deflate, inflate]` zlib contexts held by connections of the whole process now
 /// (idle ones give theirs back; `__test__/deflate-idle.test.js` checks that).
 #[napi(catch_unwind)]
@@ -120,6 +118,8 @@ pub fn contexts_held() -> Vec<u32> {
     vec![deflate as u32, inflate as u32]
 }
 
+/// Keeps the process alive (true) while this environment has open sockets, or lets it
+/// exit (false). JS calls it on the 0 <-> 1 transitions of its socket count.
 #[napi(catch_unwind)]
 pub fn set_ref(env: Env, state: &External<EnvState>, on: bool) -> Result<()> {
     state.driver.set_ref(on);

@@ -832,8 +832,8 @@ impl LoopDriver {
         for done in offload.take_done() {
             let id = done.id;
             let mut conns = self.conns.borrow_mut();
+            // Closed meanwhile: `close` already dropped what waited.
             let Some(conn) = conns.get_mut(&id) else {
-                offload.forget(id);
                 continue;
             };
             conn.sender = done.sender;
@@ -854,21 +854,8 @@ impl LoopDriver {
                     pinned.clone()
                 });
             }
-            match conn.write_out(&self.out_pool) {
-                Ok(frames) => {
-                    if frames > 0 {
-                        self.staging.writer(id).push(event::WRITTEN, 0, frames);
-                    }
-                    if conn.end_if_written() || !conn.update_watch() {
-                        broken.push(id);
-                    }
-                }
-                Err(e) => {
-                    self.staging
-                        .writer(id)
-                        .push_socket_error(wire::SYSCALL_WRITE, &e);
-                    broken.push(id);
-                }
+            if self.write_reporting(id, conn) {
+                broken.push(id);
             }
         }
         for id in broken {
@@ -1376,7 +1363,18 @@ impl LoopDriver {
         let Some(conn) = conns.get_mut(&id) else {
             return;
         };
-        let broken = match conn.write_out(&self.out_pool) {
+        let broken = self.write_reporting(id, conn);
+        drop(conns);
+        if broken {
+            self.close(id);
+        }
+    }
+
+    /// Writes what connection `id` has outside a flush, reporting the frames the
+    /// kernel took as a WRITTEN event (or the failure). Returns whether the connection
+    /// is broken or done (close it).
+    fn write_reporting(&self, id: u32, conn: &mut LoopConn) -> bool {
+        match conn.write_out(&self.out_pool) {
             Ok(frames) => {
                 if frames > 0 {
                     self.staging.writer(id).push(event::WRITTEN, 0, frames);
@@ -1389,10 +1387,6 @@ impl LoopDriver {
                     .push_socket_error(wire::SYSCALL_WRITE, &e);
                 true
             }
-        };
-        drop(conns);
-        if broken {
-            self.close(id);
         }
     }
 

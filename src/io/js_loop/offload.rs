@@ -197,7 +197,6 @@ impl Offload {
             self.wake.set_ref(true);
         }
         self.in_flight.set(self.in_flight.get() + 1);
-        self.deferred.borrow_mut().entry(id).or_default();
         Ok(())
     }
 
