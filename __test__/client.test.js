@@ -410,6 +410,62 @@ test('client: a Blob that cannot be read fails the connection as ws does', async
   await stopServer(wss);
 });
 
+/** A Blob of a temp file that `spoil()` makes unreadable (the file changes under it). */
+async function spoilableBlob(name, bytes) {
+  const fs = require('fs');
+  const os = require('os');
+  const path = require('path');
+  const file = path.join(os.tmpdir(), `ws-rs-${name}-${process.pid}`);
+  fs.writeFileSync(file, bytes);
+  const blob = await fs.openAsBlob(file);
+  return { blob, spoil: () => fs.writeFileSync(file, 'x'), remove: () => fs.unlinkSync(file) };
+}
+
+test("client: the peer's FIN closes the connection while a Blob is still being read, as ws", async () => {
+  const { wss, url } = await startServer('ws');
+  wss.on('connection', (s) => s._socket.end());
+  await same(async (impl) => {
+    const { blob, spoil, remove } = await spoilableBlob(`fin-${impl}`, require('crypto').randomBytes(1024 * 1024));
+    const ws = new impls[impl](url);
+    const log = [];
+    ws.on('open', () => {
+      ws.send(blob, (err) => log.push(['blob', err && err.name]));
+    });
+    ws.on('error', (err) => log.push(['error event', err.message]));
+    ws.on('close', (code) => {
+      log.push(['close', code]);
+      spoil();
+    });
+    await new Promise((resolve) => ws.on('close', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    remove();
+    return log;
+  });
+  await stopServer(wss);
+});
+
+test('client: frames that came with the 101 are handled on the next tick after open, before a Blob read ends', async () => {
+  const { wss, url } = await startServer('ws', { perMessageDeflate: true });
+  // An invalid opcode, right behind the handshake's response.
+  wss.on('connection', (s) => s._socket.write(Buffer.from([0x85, 0x00])));
+  await same(async (impl) => {
+    const { blob, spoil, remove } = await spoilableBlob(`head-${impl}`, 'x'.repeat(64));
+    spoil();
+    const ws = new impls[impl](url, { perMessageDeflate: { threshold: 0 } });
+    const log = [];
+    ws.on('open', () => {
+      ws.send('foo');
+      ws.send(blob);
+    });
+    ws.on('error', (err) => log.push(['error event', err.constructor.name, err.message]));
+    const code = await new Promise((resolve) => ws.on('close', resolve));
+    log.push(['close', code]);
+    remove();
+    return log;
+  });
+  await stopServer(wss);
+});
+
 test('client and server: empty messages, pings and close reasons are the shared EMPTY_BUFFER, as in ws', async () => {
   for (const impl of ['ws', 'ws-rs']) {
     const path = require('path');

@@ -449,6 +449,7 @@ function adopt(socket, head, preamble, options, conn) {
 
   conns.set(id, conn);
   retain();
+  if (pending.length > 0) turnSoon();
   const server = socket.server;
   socket.destroy();
   keepCounted(server, id);
@@ -510,6 +511,25 @@ function pendingAccept(id, preamble, options, conn) {
   conns.set(id, conn);
   retain();
   binding.pendingAccept(state, id, preamble, options);
+  turnSoon();
+}
+
+let turnScheduled = false;
+
+function turnNow() {
+  turnScheduled = false;
+  binding.loopTurn(state);
+}
+
+/**
+ * What came with an upgrade (already parsed and staged) is delivered on the next
+ * tick, after the `'open'`/`'connection'` handlers, as ws parses its `head` then;
+ * waiting for the loop's next poll phase would let a Blob read or a timer go first.
+ */
+function turnSoon() {
+  if (turnScheduled) return;
+  turnScheduled = true;
+  process.nextTick(turnNow);
 }
 
 /** Writes bytes to an accepted socket before its upgrade; false if it is broken. */

@@ -635,10 +635,6 @@ class WebSocket extends EventEmitter {
       this[kBlock](op, flags, payload, cb);
       return;
     }
-    if (op === OP.END) {
-      native.queue(this[kId], OP.END, 0, null);
-      return;
-    }
     let key;
     if (this[kGenerateMask] !== undefined && flags & FLAG.MASK) {
       key = Buffer.alloc(4);
@@ -719,11 +715,8 @@ class WebSocket extends EventEmitter {
       this._readyState = WebSocket.CLOSING;
       this._closeTimer = setTimeout(() => this.terminate(), this._closeTimeout);
     }
-    // The END goes straight to the outbox: everything else stays held, as in ws.
-    if (!this[kEnded]) {
-      this[kEnded] = true;
-      native.queue(this[kId], OP.END, 0, null);
-    }
+    // Everything else stays held, as in ws.
+    this[kEnd]();
     if (!this._errorEmitted) {
       this._errorEmitted = true;
       this.emit('error', err);
@@ -734,9 +727,7 @@ class WebSocket extends EventEmitter {
     const blocked = this[kBlocked];
     while (blocked.length !== 0 && !isBlob(blocked[0][2])) {
       const [op, flags, payload, cb] = blocked.shift();
-      // An END queued behind the Blob (the peer ended, or close() completed) must
-      // still go out after it, or the connection never closes.
-      if (payload === null && op !== OP.END) continue;
+      if (payload === null) continue;
       if (this._readyState === WebSocket.CLOSED || this[kTerminated] === true) {
         if (cb) process.nextTick(cb, new Error('The socket was closed while the blob was being read'));
         continue;
@@ -748,12 +739,17 @@ class WebSocket extends EventEmitter {
     if (blocked.length === 0) this[kBlocked] = null;
   }
 
+  /**
+   * Ends the write side after the frames already in the outbox. Sends still waiting
+   * for a Blob do not hold it back: ws ends its socket directly (the peer's FIN, a
+   * completed close, `_socket.end()`), and what its sender still holds fails later.
+   */
   [kEnd]() {
     if (this[kEnded]) return;
     this[kEnded] = true;
     // Nothing more is written: no more heartbeat pings either.
     if (this[kIdleTimeout] !== 0) native.unwatchIdle(this[kId]);
-    this[kQueue](OP.END, 0, null, undefined);
+    native.queue(this[kId], OP.END, 0, null);
   }
 
   // Events from the io driver, in wire order (see lib/native.js). With

@@ -416,6 +416,13 @@ pub fn take_bridged_writes(state: &External<EnvState>) -> Vec<BridgedWrite> {
     std::mem::take(&mut *state.bridged_writes.borrow_mut())
 }
 
+/// Delivers the JS-loop events staged so far, if no turn is running (see
+/// `LoopDriver::turn_now`).
+#[napi(catch_unwind)]
+pub fn loop_turn(state: &External<EnvState>) {
+    state.driver.turn_now();
+}
+
 /// Moves the next staged batch of JS-loop events into the loop log and the current
 /// arena. Returns its record count (0: none), with `loopNewArena` set when JS must
 /// fetch the arena again (`loopArena`) and `loopBigs` when it has big payloads

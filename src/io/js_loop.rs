@@ -1441,6 +1441,16 @@ impl LoopDriver {
         }
     }
 
+    /// Delivers what is staged now rather than after the next poll phase, unless a
+    /// turn is already running (it delivers it). For bytes that came with an upgrade:
+    /// ws parses them on the tick after `'open'`, before anything slower (a Blob read,
+    /// a timer) can come first.
+    pub fn turn_now(&self) {
+        if !self.in_turn.get() && (self.js_holding.get() || !self.staging.is_empty()) {
+            self.turn();
+        }
+    }
+
     /// Delivers what is staged to JS, right after libuv's poll phase; see the module
     /// comment.
     fn turn(&self) {
