@@ -325,6 +325,38 @@ test('client: binaryType blob', async () => {
   await stopServer(wss);
 });
 
+for (const perMessageDeflate of [false, true]) {
+  test(`binaryType fragments: one Buffer per frame that carried bytes (deflate ${perMessageDeflate})`, async () => {
+    const { wss, url } = await startServer('ws', { perMessageDeflate });
+    const sizes = [17, 70000, 0, 83, 9928, 1];
+    wss.on('connection', (s) => {
+      sizes.forEach((n, i) => s.send(Buffer.alloc(n, i + 97), { fin: i === sizes.length - 1 }));
+      s.send(Buffer.alloc(0));
+      s.send(Buffer.from('abc'));
+      s.send(Buffer.alloc(0), { fin: false });
+      s.send(Buffer.alloc(0));
+      // Text is whole whatever the binary type.
+      s.send('de', { fin: false });
+      s.send('f');
+    });
+    await same(async (impl) => {
+      const ws = new impls[impl](url);
+      ws.binaryType = 'fragments';
+      const got = [];
+      await new Promise((resolve) => {
+        ws.on('message', (data, isBinary) => {
+          got.push(isBinary ? data.map((b) => [b.length, b[0]]) : data.toString());
+          if (got.length === 5) resolve();
+        });
+      });
+      ws.close();
+      await once(ws, 'close');
+      return got;
+    });
+    await stopServer(wss);
+  });
+}
+
 test('client: send(Blob) keeps its place in the order of sends', async () => {
   const { wss, url } = await startServer('ws');
   const received = [];

@@ -18,6 +18,7 @@ module.exports = {
   // What lib/native.js calls on a connection, in wire order (see its header). Symbols,
   // so that fields users put on a WebSocket cannot shadow them.
   kOnMessage: Symbol('onMessage'),
+  kOnFrameEnd: Symbol('onFrameEnd'),
   kOnPing: Symbol('onPing'),
   kOnPong: Symbol('onPong'),
   kOnCloseFrame: Symbol('onCloseFrame'),

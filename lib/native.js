@@ -8,7 +8,8 @@
  *
  * A connection registers an object with these methods (symbols from constants.js),
  * called in wire order:
- * `kOnMessage(data, isBinary)`, `kOnPing(data)`, `kOnPong(data)`,
+ * `kOnMessage(data, isBinary)`, `kOnFrameEnd(length)` (a frame of a fragmented binary
+ * message ended: the message's length so far), `kOnPing(data)`, `kOnPong(data)`,
  * `kOnCloseFrame(code, reason)`, `kOnProtocolError(kind, arg)`, `kOnWritten(frames)`,
  * `kOnEnd()`, `kOnClosed()`; and, for `ws._socket`, `kOnSocketData(bytes)` (what was
  * read, when tapped) and `kOnSocketError(errno, syscall)` (a failed read or write);
@@ -20,6 +21,7 @@ const binding = require('./binding.js');
 const {
   EMPTY_BUFFER,
   kOnMessage,
+  kOnFrameEnd,
   kOnPing,
   kOnPong,
   kOnCloseFrame,
@@ -68,6 +70,7 @@ const {
   EV_FALLBACK,
   EV_DATA,
   EV_SOCKET_ERROR,
+  EV_FRAME_END,
   SYSCALL_READ,
   EV_BIG,
   EV_DIRECT,
@@ -327,6 +330,9 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
                   : Buffer.from(arenaBuffer, arenaStart + a, b),
             (kindWord & EV_KIND_MASK) === EV_BINARY
           );
+          break;
+        case EV_FRAME_END:
+          conn[kOnFrameEnd](a + b * 0x100000000);
           break;
         case EV_PING:
           conn[kOnPing](copyOut(arena, base + a, b));
@@ -641,6 +647,11 @@ function openParser(options, conn) {
 /** Feeds `chunk` to parser `id`; its events reach the hooks before this returns. */
 function parse(id, chunk) {
   feed(id, chunk);
+}
+
+/** Payload bytes of the message parser `id` is in the middle of (0 between messages). */
+function parserMessageLength(id) {
+  return binding.bridgedMessageLength(state, id);
 }
 
 /** Frees parser `id`. */
@@ -969,6 +980,7 @@ module.exports = {
   localAddress,
   openParser,
   parse,
+  parserMessageLength,
   closeParser,
   queue,
   publish,

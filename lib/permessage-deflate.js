@@ -11,6 +11,9 @@ const { protocolError } = require('./errors');
 const { byteLengthOf, toBuffer } = require('./validation');
 
 const EXTENSION_NAME = 'permessage-deflate';
+// zlib.constants' values, without loading zlib.
+const Z_MIN_CHUNK = 64;
+const Z_DEFAULT_CHUNK = 16 * 1024;
 
 /**
  * The parameters a client offers for ws's `perMessageDeflate` options.
@@ -162,6 +165,20 @@ function coreOptions(params, options, isServer) {
 }
 
 /**
+ * The fields a Node zlib stream has for its options (`_level`, `_strategy`,
+ * `_chunkSize`), on the core's stream that stands in for it as `_deflate`/`_inflate`.
+ * The core makes one output Buffer per call, so `chunkSize` is kept but has no effect.
+ */
+function zlibFields(stream, level, strategy, zlibOptions) {
+  const chunkSize = zlibOptions && zlibOptions.chunkSize;
+  if (level !== undefined) {
+    stream._level = level;
+    stream._strategy = strategy;
+  }
+  stream._chunkSize = Number.isFinite(chunkSize) && chunkSize >= Z_MIN_CHUNK ? chunkSize : Z_DEFAULT_CHUNK;
+}
+
+/**
  * ws's `PerMessageDeflate` (`WebSocket.PerMessageDeflate`): one side's agreement, as a
  * WebSocket keeps it in `ws._extensions['permessage-deflate']`. Negotiation happens
  * here. A connection's contexts live in the Rust core with the connection; `compress`
@@ -225,6 +242,7 @@ class PerMessageDeflate {
     if (this._deflate === null) {
       const core = this.coreOptions();
       this._deflate = new binding.DeflateStream(core);
+      zlibFields(this._deflate, core.level, core.strategy, this._options.zlibDeflateOptions);
     }
     const stream = this._deflate;
     const out = stream.compress(typeof data === 'string' ? Buffer.from(data) : toBuffer(data), !!fin);
@@ -247,6 +265,7 @@ class PerMessageDeflate {
     if (this._inflate === null) {
       const core = this.coreOptions();
       this._inflate = new binding.InflateStream(core.inflateWindowBits, core.inflateNoContextTakeover);
+      zlibFields(this._inflate, undefined, undefined, this._options.zlibInflateOptions);
     }
     const stream = this._inflate;
     const result = stream.decompress(toBuffer(data), !!fin, this._maxPayload);

@@ -11,7 +11,7 @@ const { Writable } = require('stream');
 
 const native = require('./native');
 const { protocolError } = require('./errors');
-const { BINARY_TYPES, EMPTY_BUFFER, kOnMessage, kOnPing, kOnPong, kOnCloseFrame, kOnProtocolError } =
+const { BINARY_TYPES, EMPTY_BUFFER, kOnMessage, kOnFrameEnd, kOnPing, kOnPong, kOnCloseFrame, kOnProtocolError } =
   require('./constants');
 const { EXTENSION_NAME } = require('./permessage-deflate');
 const { toBinaryType } = require('./validation');
@@ -19,6 +19,7 @@ const { toBinaryType } = require('./validation');
 const kId = Symbol('kId');
 const kEvents = Symbol('kEvents');
 const kError = Symbol('kError');
+const kFrameEnds = Symbol('kFrameEnds');
 
 class Receiver extends Writable {
   /**
@@ -47,6 +48,7 @@ class Receiver extends Writable {
     this._closed = false;
     this[kEvents] = [];
     this[kError] = null;
+    this[kFrameEnds] = null;
 
     const deflate = this._extensions[EXTENSION_NAME];
     this[kId] = native.openParser(
@@ -60,6 +62,11 @@ class Receiver extends Writable {
       },
       this
     );
+  }
+
+  /** ws's count of the payload bytes received of the message in progress. */
+  get _totalPayloadLength() {
+    return native.parserMessageLength(this[kId]);
   }
 
   _write(chunk, encoding, cb) {
@@ -116,8 +123,15 @@ class Receiver extends Writable {
   }
 
   [kOnMessage](data, isBinary) {
+    const frameEnds = this[kFrameEnds];
+    this[kFrameEnds] = null;
     if (this._errored || this._closed) return;
-    this[kEvents].push('message', isBinary ? toBinaryType(data, this._binaryType) : data, isBinary);
+    this[kEvents].push('message', isBinary ? toBinaryType(data, this._binaryType, frameEnds) : data, isBinary);
+  }
+
+  [kOnFrameEnd](length) {
+    if (this[kFrameEnds] === null) this[kFrameEnds] = [];
+    this[kFrameEnds].push(length);
   }
 
   [kOnPing](data) {

@@ -54,17 +54,39 @@ toBuffer.readOnly = true;
 
 /**
  * A received binary message as `binaryType` asks: a Buffer, an ArrayBuffer (a copy),
- * `[buffer]` for 'fragments' (the core delivers whole messages), or a Blob.
+ * one Buffer per frame for 'fragments', or a Blob.
  *
- * @param {Buffer} data
+ * @param {Buffer} data The whole message
  * @param {string} binaryType One of BINARY_TYPES
+ * @param {?number[]} [frameEnds] Where its frames ended (`kOnFrameEnd`), if it had several
  * @return {(Buffer|ArrayBuffer|Buffer[]|Blob)}
  */
-function toBinaryType(data, binaryType) {
+function toBinaryType(data, binaryType, frameEnds) {
   if (binaryType === 'arraybuffer') return data.buffer.slice(data.byteOffset, data.byteOffset + data.length);
-  if (binaryType === 'fragments') return [data];
+  if (binaryType === 'fragments') return fragmentsOf(data, frameEnds);
   if (binaryType === 'blob') return new Blob([data]);
   return data;
+}
+
+/**
+ * ws's `'fragments'`: one Buffer per frame that carried bytes (views of `data`, cut
+ * where the frames ended), so an empty message is `[]`.
+ *
+ * @param {Buffer} data The whole message
+ * @param {?number[]} frameEnds The message's length after each frame but the last
+ * @return {Buffer[]}
+ */
+function fragmentsOf(data, frameEnds) {
+  const fragments = [];
+  let start = 0;
+  if (frameEnds != null) {
+    for (const end of frameEnds) {
+      if (end > start) fragments.push(data.subarray(start, end));
+      start = Math.max(start, end);
+    }
+  }
+  if (data.length > start) fragments.push(start === 0 ? data : data.subarray(start));
+  return fragments;
 }
 
 /**

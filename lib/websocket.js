@@ -32,6 +32,7 @@ const {
   kStatusCode,
   kWebSocket,
   kOnMessage,
+  kOnFrameEnd,
   kOnPing,
   kOnPong,
   kOnCloseFrame,
@@ -64,6 +65,8 @@ const kPendingHead = Symbol('pendingHead');
 const kDeferred = Symbol('deferred');
 const kPendingTail = Symbol('pendingTail');
 const kBlocked = Symbol('blocked');
+// Where the frames of the fragmented binary message being received ended.
+const kFrameEnds = Symbol('frameEnds');
 const kDefer = Symbol('defer');
 const kPending = Symbol('pending');
 const kReceiverErrored = Symbol('receiverErrored');
@@ -136,6 +139,7 @@ class WebSocket extends EventEmitter {
     this[kPendingTail] = 0;
     // Sends waiting behind a Blob being read, or null.
     this[kBlocked] = null;
+    this[kFrameEnds] = null;
     // Runs once every frame queued so far is written (see kAfterWritten), or null.
     this[kWrittenWaiter] = null;
     // Topics (lib/topics.js): the server's registry, and this connection's topics.
@@ -758,6 +762,11 @@ class WebSocket extends EventEmitter {
   // that were already read are held until resume(), as ws's paused socket holds them.
 
   [kOnMessage](data, isBinary) {
+    // As ws, the binary type in force when the message arrived decides its form.
+    if (isBinary) {
+      data = toBinaryType(data, this._binaryType, this[kFrameEnds]);
+      this[kFrameEnds] = null;
+    }
     if (this[kAllowSynchronousEvents] && this[kDeferred] === null && !this._paused) this[kHandleMessage](data, isBinary);
     else this[kDefer](true, this[kHandleMessage], data, isBinary);
   }
@@ -824,7 +833,12 @@ class WebSocket extends EventEmitter {
   }
 
   [kHandleMessage](data, isBinary) {
-    this.emit('message', isBinary ? toBinaryType(data, this._binaryType) : data, isBinary);
+    this.emit('message', data, isBinary);
+  }
+
+  [kOnFrameEnd](length) {
+    if (this[kFrameEnds] === null) this[kFrameEnds] = [];
+    this[kFrameEnds].push(length);
   }
 
   [kHandlePing](data) {

@@ -40,6 +40,10 @@ pub mod event {
     /// the OS error number, a = [`super::SYSCALL_READ`] or [`super::SYSCALL_WRITE`].
     /// JS makes Node's error of it for `ws._socket`'s `'error'` listeners.
     pub const SOCKET_ERROR: u32 = 13;
+    /// A frame of a fragmented binary message ended (not its last): a, b = the low
+    /// and high 32 bits of the message's length so far. For ws's `'fragments'`
+    /// binary type, which gives one Buffer per frame.
+    pub const FRAME_END: u32 = 14;
     /// Flag on TEXT/BINARY: the payload is in `bigs[a]`, not in the arena.
     pub const BIG: u32 = 0x80;
     /// Flag on TEXT/BINARY: the payload is where it was read, in the read arena (the

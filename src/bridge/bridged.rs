@@ -89,6 +89,17 @@ pub fn bridged_drain(state: &External<EnvState>, mut log: BufferSlice) -> Option
     take_batch(&state.bridged_queue, &mut log, |_| {})
 }
 
+/// Payload bytes of the data frames received so far of the message in progress (0
+/// between messages): ws's `Receiver#_totalPayloadLength`, for `WebSocket.Receiver`.
+#[napi(catch_unwind)]
+pub fn bridged_message_length(state: &External<EnvState>, id: u32) -> f64 {
+    state
+        .bridged
+        .borrow()
+        .get(&id)
+        .map_or(0.0, |conn| conn.receiver.message_length() as f64)
+}
+
 /// Forgets a bridged connection once its socket has closed.
 #[napi(catch_unwind)]
 pub fn bridged_close(state: &External<EnvState>, id: u32) {

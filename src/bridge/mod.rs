@@ -613,6 +613,7 @@ pub fn wire_constants() -> HashMap<String, u32> {
     put("EV_EOF", event::EOF);
     put("EV_CLOSED", event::CLOSED);
     put("EV_HANDSHAKE", event::HANDSHAKE);
+    put("EV_FRAME_END", event::FRAME_END);
     put("EV_FALLBACK", event::FALLBACK);
     put("EV_DATA", event::DATA);
     put("EV_SOCKET_ERROR", event::SOCKET_ERROR);

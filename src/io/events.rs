@@ -209,6 +209,15 @@ impl Writer<'_> {
         chunk.log.extend_from_slice(&[id, kind | extra << 8, a, 0]);
     }
 
+    /// A record with no payload carrying a 64-bit value in its last two words.
+    pub fn push_u64(&mut self, kind: u32, value: u64) {
+        let id = self.id;
+        let chunk = self.counted(0, true);
+        chunk
+            .log
+            .extend_from_slice(&[id, kind, value as u32, (value >> 32) as u32]);
+    }
+
     /// The chunk for one more record whose payload of `len` bytes goes into the arena
     /// (`in_arena`) or lies elsewhere (the read arena, a Buffer of its own); either
     /// way it counts as undelivered.
@@ -360,6 +369,9 @@ impl Handler for Recorder<'_> {
             },
             Payload::Owned(vec) => self.out.push_owned_message(binary, vec),
         }
+    }
+    fn frame_end(&mut self, len: u64) {
+        self.out.push_u64(kind::FRAME_END, len);
     }
     fn ping(&mut self, payload: &[u8]) {
         self.out.push_payload(kind::PING, 0, payload);

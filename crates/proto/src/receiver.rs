@@ -74,6 +74,10 @@ impl Payload<'_> {
 pub trait Handler {
     /// A complete data message (`binary` false means valid UTF-8 text).
     fn message(&mut self, binary: bool, payload: Payload<'_>);
+    /// A frame of a binary message that is not its last one ended, with the
+    /// message's length so far (after inflating). ws's `'fragments'` binary type gives
+    /// one Buffer per frame; those who need it cut the message at these points.
+    fn frame_end(&mut self, _len: u64) {}
     fn ping(&mut self, payload: &[u8]);
     fn pong(&mut self, payload: &[u8]);
     /// A Close frame: its code (1005 when it had none) and reason. The receiver then
@@ -164,6 +168,12 @@ impl Receiver {
         if let Some(inflater) = self.inflater.as_mut() {
             inflater.release_idle();
         }
+    }
+
+    /// Payload bytes announced by the data frames of the message in progress so far
+    /// (before inflating; 0 between messages), as ws's `_totalPayloadLength`.
+    pub fn message_length(&self) -> u64 {
+        self.total_len
     }
 
     /// True once a Close frame was received or a violation found.
@@ -492,6 +502,9 @@ impl Receiver {
             return Err(ProtoError::TooManyFragments);
         }
         if !self.fin {
+            if self.fragmented == 0x02 {
+                handler.frame_end(self.msg.len() as u64);
+            }
             return Ok(());
         }
         if self.compressed {

@@ -5,6 +5,7 @@ use wsrs_proto::*;
 #[derive(Debug, Clone, PartialEq)]
 enum Ev {
     Msg(bool, Vec<u8>),
+    FrameEnd(u64),
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(u16, Vec<u8>),
@@ -17,6 +18,9 @@ struct Rec(Vec<Ev>);
 impl Handler for Rec {
     fn message(&mut self, binary: bool, payload: Payload<'_>) {
         self.0.push(Ev::Msg(binary, payload.as_slice().to_vec()));
+    }
+    fn frame_end(&mut self, len: u64) {
+        self.0.push(Ev::FrameEnd(len));
     }
     fn ping(&mut self, p: &[u8]) {
         self.0.push(Ev::Ping(p.to_vec()));
@@ -131,6 +135,43 @@ fn fragments_with_interleaved_control_frames() {
 }
 
 #[test]
+fn frame_ends_of_fragmented_binary_messages_only() {
+    let mut input = frame(Opcode::Binary, false, &[1, 2], true);
+    input.extend(frame(Opcode::Ping, true, b"p", true));
+    input.extend(frame(Opcode::Continuation, false, b"", true));
+    input.extend(frame(Opcode::Continuation, false, &[3, 4, 5], true));
+    input.extend(frame(Opcode::Continuation, true, &[6], true));
+    input.extend(frame(Opcode::Text, false, b"a", true));
+    input.extend(frame(Opcode::Continuation, true, b"b", true));
+    input.extend(frame(Opcode::Binary, true, &[7], true));
+    assert_eq!(
+        feed_all_ways(&server(), &input),
+        vec![
+            Ev::FrameEnd(2),
+            Ev::Ping(b"p".to_vec()),
+            Ev::FrameEnd(2),
+            Ev::FrameEnd(5),
+            Ev::Msg(true, vec![1, 2, 3, 4, 5, 6]),
+            Ev::Msg(false, b"ab".to_vec()),
+            Ev::Msg(true, vec![7])
+        ]
+    );
+}
+
+#[test]
+fn message_length_counts_the_data_frames_of_the_message_in_progress() {
+    let mut r = Receiver::new(server());
+    let mut rec = Rec::default();
+    let mut first = frame(Opcode::Binary, false, &[1, 2], true);
+    first.extend(frame(Opcode::Ping, true, b"ping", true));
+    r.feed(&mut first, &mut rec).unwrap();
+    assert_eq!(r.message_length(), 2);
+    let mut last = frame(Opcode::Continuation, true, &[3, 4, 5], true);
+    r.feed(&mut last, &mut rec).unwrap();
+    assert_eq!(r.message_length(), 0);
+}
+
+#[test]
 fn empty_fragments_and_messages() {
     let mut input = frame(Opcode::Text, false, b"", false);
     input.extend(frame(Opcode::Continuation, false, b"", false));
@@ -199,7 +240,10 @@ fn reserved_bits_and_opcodes() {
     );
     let mut input = frame(Opcode::Binary, false, b"a", false);
     input.extend(raw(0xc0, 0x00, &[]));
-    assert_eq!(feed_all_ways(&d, &input), vec![Ev::Err(ProtoError::Rsv1)]);
+    assert_eq!(
+        feed_all_ways(&d, &input),
+        vec![Ev::FrameEnd(1), Ev::Err(ProtoError::Rsv1)]
+    );
 }
 
 #[test]
@@ -341,7 +385,7 @@ fn max_payload_enforced_before_buffering() {
     input.extend(frame(Opcode::Continuation, true, &[0; 5], false));
     assert_eq!(
         feed_all_ways(&c, &input),
-        vec![Ev::Err(ProtoError::MaxPayload)]
+        vec![Ev::FrameEnd(6), Ev::Err(ProtoError::MaxPayload)]
     );
     // Control frames do not count; 0 means no limit.
     c.max_payload = 0;
@@ -518,6 +562,8 @@ fn compressed_messages() {
         vec![
             Ev::Msg(false, b"one".to_vec()),
             Ev::Msg(false, b"one two".to_vec()),
+            // Inflated, the first frame was "frag-".
+            Ev::FrameEnd(5),
             Ev::Ping(b"p".to_vec()),
             Ev::Msg(true, b"frag-mented".to_vec()),
             Ev::Msg(false, b"plain".to_vec()),
@@ -694,8 +740,9 @@ fn reading_large_payloads_in_place_gives_the_same_events() {
     input.extend(frame(Opcode::Text, true, b"small", true));
     input.extend(frame(Opcode::Text, true, &bad_text, true));
     let expected = run(&server(), &[&input]);
-    assert_eq!(expected.len(), 5, "{:?}", expected.last());
-    assert_eq!(expected[4], Ev::Err(ProtoError::InvalidUtf8));
+    assert_eq!(expected.len(), 6, "{:?}", expected.last());
+    assert_eq!(expected[1], Ev::FrameEnd(40_000));
+    assert_eq!(expected[5], Ev::Err(ProtoError::InvalidUtf8));
     for step in [1, 3, 1000, 4096, 65_536, 1 << 20] {
         assert_eq!(run_direct(&server(), &input, step), expected, "step {step}");
     }
