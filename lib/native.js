@@ -243,37 +243,14 @@ function logFor() {
   return [bytes, new Uint32Array(bytes.buffer, bytes.byteOffset, LOG_CAP * 4)];
 }
 
-// Payloads up to this size are copied out of the shared arenas into a 64 KiB slab of
-// their own, so that one a handler keeps (a chat history) pins at most that slab, as
-// ws's message pins at most its 64 KiB socket read, not a whole 256-512 KiB arena.
-// Larger ones are views of the arena: no copy, and at most 128x their size pinned if
-// kept. A slab costs less than Node's 8 KiB pool here (32 B x 50 x 32: views 1.46-1.68M
-// msg/s, slab 1.39M, pool 1.13-1.30M, one run side by side).
-const COPY_MAX = 4096;
-const SLAB_SIZE = 64 * 1024;
-let slab = null;
-let slabBytes = null;
-let slabPos = SLAB_SIZE;
-
 /**
- * A copy of `len` bytes of `src` from `at`, in the current slab. Empty payloads are
- * ws's shared EMPTY_BUFFER, as ws's receiver gives them (code compares by identity).
+ * A view of `len` bytes of `buffer` (an ArrayBuffer) from `at`; empty payloads are ws's
+ * shared EMPTY_BUFFER, as ws's receiver gives them (code compares by identity). No
+ * copy: an event arena is at most 64 KiB (`wire::ARENA_CAP`), so a payload a handler
+ * keeps pins at most that, as ws's message pins at most its socket read.
  */
-function copyOut(src, at, len) {
-  if (len === 0) return EMPTY_BUFFER;
-  if (slabPos + len > SLAB_SIZE || slab === null) {
-    slab = new ArrayBuffer(SLAB_SIZE);
-    slabBytes = new Uint8Array(slab);
-    slabPos = 0;
-  }
-  const start = slabPos;
-  if (len <= 64) {
-    for (let j = 0; j < len; j++) slabBytes[start + j] = src[at + j];
-  } else {
-    slabBytes.set(src.subarray(at, at + len), start);
-  }
-  slabPos = (start + len + 7) & ~7;
-  return Buffer.from(slab, start, len);
+function view(buffer, at, len) {
+  return len === 0 ? EMPTY_BUFFER : Buffer.from(buffer, at, len);
 }
 
 /**
@@ -320,14 +297,10 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
         case EV_BINARY:
           conn[kOnMessage](
             kindWord & EV_DIRECT
-              ? b <= COPY_MAX
-                ? copyOut(direct, a, b)
-                : Buffer.from(directBuffer, directStart + a, b)
+              ? Buffer.from(directBuffer, directStart + a, b)
               : kindWord & EV_BIG
                 ? bigs[a]
-                : b <= COPY_MAX
-                  ? copyOut(arena, base + a, b)
-                  : Buffer.from(arenaBuffer, arenaStart + a, b),
+                : view(arenaBuffer, arenaStart + a, b),
             (kindWord & EV_KIND_MASK) === EV_BINARY
           );
           break;
@@ -335,13 +308,13 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
           conn[kOnFrameEnd](a + b * 0x100000000);
           break;
         case EV_PING:
-          conn[kOnPing](copyOut(arena, base + a, b));
+          conn[kOnPing](view(arenaBuffer, arenaStart + a, b));
           break;
         case EV_PONG:
-          conn[kOnPong](copyOut(arena, base + a, b));
+          conn[kOnPong](view(arenaBuffer, arenaStart + a, b));
           break;
         case EV_CLOSE_FRAME:
-          conn[kOnCloseFrame](kindWord >>> 8, copyOut(arena, base + a, b));
+          conn[kOnCloseFrame](kindWord >>> 8, view(arenaBuffer, arenaStart + a, b));
           break;
         case EV_PROTOCOL_ERROR:
           // An inflate failure carries zlib's message as its payload.
@@ -354,7 +327,7 @@ function dispatch(log, from, to, arena, bigs, base, direct) {
           conn[kOnEnd]();
           break;
         case EV_DATA:
-          conn[kOnSocketData](b <= COPY_MAX ? copyOut(arena, base + a, b) : Buffer.from(arenaBuffer, arenaStart + a, b));
+          conn[kOnSocketData](view(arenaBuffer, arenaStart + a, b));
           break;
         case EV_SOCKET_ERROR:
           conn[kOnSocketError](kindWord >>> 8, a === SYSCALL_READ ? 'read' : 'write');

@@ -89,8 +89,14 @@ pub const SYSCALL_WRITE: u32 = 1;
 
 /// Messages above this size get their own Buffer instead of a place in the arena.
 pub const BIG_MESSAGE: usize = 64 * 1024;
-/// An event chunk's arena closes when it would grow past this.
-pub const ARENA_CAP: usize = 256 * 1024;
+/// An event chunk's arena closes when it would grow past this. JS makes the payloads
+/// in it views, not copies, so one a handler keeps (a chat history) pins at most
+/// this much, as ws's message pins at most its 64 KiB socket read.
+pub const ARENA_CAP: usize = 64 * 1024;
+/// A message read whole is left in the JS-loop driver's read arena (a view there,
+/// no copy; `event::DIRECT`) only above this size; smaller ones are copied into the
+/// event arena, which is bounded by [`ARENA_CAP`] where the read arena is not.
+pub const DIRECT_MIN_VIEW: usize = 4 * 1024;
 /// Most records in one event chunk (the JS logs are sized to match).
 pub const LOG_CAP: usize = 8192;
 /// Payloads from this size on are passed by reference instead of copied into the outbox.

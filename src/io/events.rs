@@ -7,7 +7,9 @@
 //! closed at `ARENA_CAP` bytes or `LOG_CAP` records (`crate::wire`), so a message view kept by JS
 //! pins at most one small arena.
 
-use crate::wire::{event as kind, ARENA_CAP, BIG_MESSAGE, HEARTBEAT_PAYLOAD, LOG_CAP};
+use crate::wire::{
+    event as kind, ARENA_CAP, BIG_MESSAGE, DIRECT_MIN_VIEW, HEARTBEAT_PAYLOAD, LOG_CAP,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tokio::sync::Notify;
@@ -364,8 +366,10 @@ impl Handler for Recorder<'_> {
     fn message(&mut self, binary: bool, payload: Payload<'_>) {
         match payload {
             Payload::Borrowed(data) => match self.direct_offset(data) {
-                Some(offset) => self.out.push_direct(binary, offset, data.len()),
-                None => self.out.push_message(binary, data),
+                Some(offset) if data.len() > DIRECT_MIN_VIEW => {
+                    self.out.push_direct(binary, offset, data.len())
+                }
+                _ => self.out.push_message(binary, data),
             },
             Payload::Owned(vec) => self.out.push_owned_message(binary, vec),
         }

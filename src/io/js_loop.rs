@@ -480,9 +480,10 @@ pub struct LoopDriver {
     contexts_sweep: RefCell<Option<uv::Timer>>,
 }
 
-/// Size of a fresh arena; a message view kept by JS pins at most one.
-const ARENA_SIZE: usize = 256 * 1024;
-/// Size of a fresh read arena; likewise pinned by a view JS keeps.
+/// Size of a fresh arena; a payload view kept by JS pins at most one.
+const ARENA_SIZE: usize = wire::ARENA_CAP;
+/// Size of a fresh read arena; messages above `wire::DIRECT_MIN_VIEW` read whole are
+/// views of it.
 const READ_ARENA_SIZE: usize = 512 * 1024;
 /// A read arena with less room than this is replaced (once JS took its records).
 const MIN_READ: usize = 16 * 1024;
