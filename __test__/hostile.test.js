@@ -324,7 +324,7 @@ test('ws._socket.setKeepAlive and setNoDelay act on the adopted socket', { timeo
   await stopServer(wss);
 });
 
-test('a small message a handler keeps pins a 64 KiB slab, not a whole read arena', { timeout: 20000 }, async () => {
+test('a small message a handler keeps pins at most a 64 KiB event arena, not a whole read arena', { timeout: 20000 }, async () => {
   const { wss, url } = await startServer('ws-rs');
   const kept = [];
   wss.on('connection', (ws) => {
