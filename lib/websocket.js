@@ -837,8 +837,12 @@ class WebSocket extends EventEmitter {
   }
 
   [kOnFrameEnd](length) {
-    if (this[kFrameEnds] === null) this[kFrameEnds] = [];
-    this[kFrameEnds].push(length);
+    // Only kept while they can matter, and only for frames that carried bytes, so a
+    // peer's run of empty frames costs nothing here.
+    if (this._binaryType !== 'fragments' || length === 0) return;
+    const ends = this[kFrameEnds];
+    if (ends === null) this[kFrameEnds] = [length];
+    else if (length > ends[ends.length - 1]) ends.push(length);
   }
 
   [kHandlePing](data) {
