@@ -1428,7 +1428,13 @@ impl LoopDriver {
                         done = finished;
                     }
                 } else {
-                    // A listener's exception: surface it as Node would.
+                    // An exception escaped (a listener's, rethrown on the next tick as
+                    // the callback scope closed), so `onLoop`'s answer is lost: it may
+                    // have kept records for the next turn, which a later `take` would
+                    // overwrite. Ask again next turn; `onLoop(0)` with nothing kept
+                    // just takes what is staged.
+                    done = false;
+                    // Surface the exception as Node would.
                     let mut err = std::ptr::null_mut();
                     if sys::napi_get_and_clear_last_exception(env, &mut err) == sys::Status::napi_ok
                         && !err.is_null()
