@@ -14,7 +14,7 @@ const { protocolError } = require('./errors');
 const { BINARY_TYPES, EMPTY_BUFFER, kOnMessage, kOnFrameEnd, kOnPing, kOnPong, kOnCloseFrame, kOnProtocolError } =
   require('./constants');
 const { EXTENSION_NAME } = require('./permessage-deflate');
-const { toBinaryType } = require('./validation');
+const { toBinaryType, withFrameEnd } = require('./validation');
 
 const kId = Symbol('kId');
 const kEvents = Symbol('kEvents');
@@ -130,12 +130,7 @@ class Receiver extends Writable {
   }
 
   [kOnFrameEnd](length) {
-    // Only kept while they can matter, and only for frames that carried bytes, so a
-    // peer's run of empty frames costs nothing here.
-    if (this._binaryType !== 'fragments' || length === 0) return;
-    const ends = this[kFrameEnds];
-    if (ends === null) this[kFrameEnds] = [length];
-    else if (length > ends[ends.length - 1]) ends.push(length);
+    this[kFrameEnds] = withFrameEnd(this[kFrameEnds], this._binaryType, length);
   }
 
   [kOnPing](data) {

@@ -73,20 +73,37 @@ function toBinaryType(data, binaryType, frameEnds) {
  * where the frames ended), so an empty message is `[]`.
  *
  * @param {Buffer} data The whole message
- * @param {?number[]} frameEnds The message's length after each frame but the last
+ * @param {?number[]} frameEnds Increasing, each above 0: as `withFrameEnd` keeps them
  * @return {Buffer[]}
  */
 function fragmentsOf(data, frameEnds) {
   const fragments = [];
   let start = 0;
-  if (frameEnds != null) {
+  if (frameEnds !== null && frameEnds !== undefined) {
     for (const end of frameEnds) {
-      if (end > start) fragments.push(data.subarray(start, end));
-      start = Math.max(start, end);
+      fragments.push(data.subarray(start, end));
+      start = end;
     }
   }
   if (data.length > start) fragments.push(start === 0 ? data : data.subarray(start));
   return fragments;
+}
+
+/**
+ * The frame ends of a message being received after one more (`kOnFrameEnd`): kept
+ * only while `binaryType` is 'fragments', and only for frames that carried bytes, so a
+ * peer's run of empty frames costs nothing.
+ *
+ * @param {?number[]} frameEnds The ends so far, or null
+ * @param {string} binaryType
+ * @param {number} length The message's length after this frame
+ * @return {?number[]}
+ */
+function withFrameEnd(frameEnds, binaryType, length) {
+  if (binaryType !== 'fragments' || length === 0) return frameEnds;
+  if (frameEnds === null) return [length];
+  if (length > frameEnds[frameEnds.length - 1]) frameEnds.push(length);
+  return frameEnds;
 }
 
 /**
@@ -130,4 +147,4 @@ function writeCallback(cb) {
   return undefined;
 }
 
-module.exports = { byteLengthOf, isBlob, isTokenChar, isValidStatusCode, toBinaryType, toBuffer, writeCallback };
+module.exports = { byteLengthOf, isBlob, isTokenChar, isValidStatusCode, toBinaryType, toBuffer, withFrameEnd, writeCallback };

@@ -21,7 +21,7 @@ const { defineEventAttributes } = require('./event-target');
 const extension = require('./extension');
 const { EXTENSION_NAME, PerMessageDeflate, offer } = require('./permessage-deflate');
 const { backpressureError, protocolError, streamDestroyedError } = require('./errors');
-const { byteLengthOf, isBlob, toBinaryType, toBuffer, writeCallback } = require('./validation');
+const { byteLengthOf, isBlob, toBinaryType, toBuffer, withFrameEnd, writeCallback } = require('./validation');
 const ConnectionReceiver = require('./connection-receiver');
 const { checkTopic, kPublishFlags, kPublished, kRegistry, kTopics, SKIP, QUEUED } = require('./topics');
 const {
@@ -731,7 +731,6 @@ class WebSocket extends EventEmitter {
     const blocked = this[kBlocked];
     while (blocked.length !== 0 && !isBlob(blocked[0][2])) {
       const [op, flags, payload, cb] = blocked.shift();
-      if (payload === null) continue;
       if (this._readyState === WebSocket.CLOSED || this[kTerminated] === true) {
         if (cb) process.nextTick(cb, new Error('The socket was closed while the blob was being read'));
         continue;
@@ -837,12 +836,7 @@ class WebSocket extends EventEmitter {
   }
 
   [kOnFrameEnd](length) {
-    // Only kept while they can matter, and only for frames that carried bytes, so a
-    // peer's run of empty frames costs nothing here.
-    if (this._binaryType !== 'fragments' || length === 0) return;
-    const ends = this[kFrameEnds];
-    if (ends === null) this[kFrameEnds] = [length];
-    else if (length > ends[ends.length - 1]) ends.push(length);
+    this[kFrameEnds] = withFrameEnd(this[kFrameEnds], this._binaryType, length);
   }
 
   [kHandlePing](data) {
