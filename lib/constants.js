@@ -1,5 +1,7 @@
 'use strict';
 
+const { Buffer } = require('buffer');
+
 /**
  * Values shared across the JS layer, with ws's names and defaults.
  */

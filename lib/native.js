@@ -16,6 +16,9 @@
  * and, when watched for `idleTimeout`, `kOnIdle()` (silent for the whole idle time).
  */
 
+// Not the globals: in Node, `Buffer` and `process` are getters run on every use.
+const { Buffer } = require('buffer');
+const process = require('process');
 const { performance } = require('perf_hooks');
 const binding = require('./binding.js');
 const {
@@ -762,8 +765,8 @@ function queue(id, op, flags, data, key) {
       if (big === -1 || outBigs[big] !== data) big = outBigs.push(data) - 1;
     } else {
       growData(len);
-      if (len <= 64) {
-        // Cheaper than TypedArray#set for the small payloads most messages are.
+      if (len <= 8) {
+        // Cheaper than TypedArray#set only for the shortest payloads.
         const to = outData;
         const at = outPos;
         for (let j = 0; j < len; j++) to[at + j] = data[j];

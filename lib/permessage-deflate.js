@@ -6,6 +6,7 @@
  * parameters and turns them into what the core needs.
  */
 
+const { Buffer } = require('buffer');
 const binding = require('./binding.js');
 const { protocolError } = require('./errors');
 const { byteLengthOf, toBuffer } = require('./validation');

@@ -16,6 +16,8 @@
  *   pre-built broadcast frames with `ws._sender.sendFrame(frame, cb)`).
  */
 
+const { Buffer } = require('buffer');
+const process = require('process');
 const { randomFillSync } = require('crypto');
 
 const binding = require('./binding.js');

@@ -8,6 +8,8 @@
  * and `wsClientError` listeners do with a socket (`write`, `end`, `destroy`).
  */
 
+const { Buffer } = require('buffer');
+const process = require('process');
 const EventEmitter = require('events');
 const util = require('util');
 

@@ -7,6 +7,7 @@
  * starts the closing handshake; destroying the stream terminates the connection.
  */
 
+const process = require('process');
 const { Duplex } = require('stream');
 
 function emitClose(stream) {

@@ -1,6 +1,8 @@
 'use strict';
 
 const { format } = require('util');
+// Not the globals: in Node these are getters, run on every use.
+const { Blob, Buffer } = require('buffer');
 
 /**
  * Checks and conversions on values users pass in, with ws's rules.
@@ -113,7 +115,8 @@ function withFrameEnd(frameEnds, binaryType, length) {
  * @return {boolean}
  */
 function isBlob(value) {
-  return typeof Blob !== 'undefined' && value instanceof Blob;
+  // Buffers (most of what is sent) are rejected before the prototype walk.
+  return typeof value === 'object' && value !== null && !ArrayBuffer.isView(value) && value instanceof Blob;
 }
 
 /**

@@ -8,6 +8,8 @@
  * and parses their requests itself (lib/accept.js).
  */
 
+const { Buffer } = require('buffer');
+const process = require('process');
 const EventEmitter = require('events');
 const http = require('http');
 const { createHash } = require('crypto');

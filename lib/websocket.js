@@ -7,6 +7,8 @@
  * exactly-once delivery of `open`, `message`, `ping`, `pong`, `error` and `close`.
  */
 
+const { Buffer } = require('buffer');
+const process = require('process');
 const EventEmitter = require('events');
 const http = require('http');
 const https = require('https');

@@ -45,5 +45,12 @@ else
   files=(test/websocket.test.js test/websocket-server.test.js test/create-websocket-stream.test.js)
 fi
 cd "$work"
+# WS_SUITE_PUBLIC=1: drop the assertions that read ws's private state (`_receiver._state`,
+# `_sender._state`, the `_writableState`/`_readableState`/`isPaused()` of its receiver and
+# socket), to see which tests still differ in what a user can observe.
+if [ -n "${WS_SUITE_PUBLIC:-}" ]; then
+  sed -i -E '/assert\.(strictEqual|ok)\(!?ws\._(receiver|sender|socket)\.(_state|_writableState|_readableState|isPaused)/d' \
+    test/*.test.js
+fi
 npm install --no-audit --no-fund --no-save mocha@8 >/dev/null
 npx mocha --exit --timeout 10000 "$@" "${files[@]}"
