@@ -142,7 +142,7 @@ test('options: TLS verification (self-signed refused by default, accepted with r
   server.close();
 });
 
-test("send() reads its options as ws's spread does: own properties only, explicit undefined counts", async () => {
+test("send() reads its options as ws's spread does: own enumerable properties only, explicit undefined counts", async () => {
   await same(async (impl) => {
     const { wss, url } = await startServer(impl);
     const variants = [
@@ -153,6 +153,7 @@ test("send() reads its options as ws's spread does: own properties only, explici
       { binary: 0 },
       Object.create({ binary: true }),
       Object.defineProperty({}, 'binary', { get: () => 'yes', enumerable: true }),
+      Object.defineProperty({}, 'binary', { value: true, enumerable: false }),
       { fin: undefined },
       'not an object',
       7

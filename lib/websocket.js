@@ -59,7 +59,8 @@ const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 const kAborted = Symbol('kAborted');
 // Set by terminate(): the socket is gone at once, as ws's destroyed socket is.
 const kTerminated = Symbol('kTerminated');
-const hasOwn = Object.prototype.hasOwnProperty;
+// ws spreads send()'s options: only own enumerable properties count.
+const isOwnEnumerable = Object.prototype.propertyIsEnumerable;
 // ws-rs's own state and methods live under symbols, like kId: code and libraries put
 // `_…` fields of their own on sockets, and only ws's own `_…` fields (`_readyState`,
 // `_socket`, `_isServer`, ...) keep their names, because code reads them.
@@ -506,18 +507,18 @@ class WebSocket extends EventEmitter {
       return;
     }
 
-    // ws spreads `options` over these defaults; reading the own properties gives the
+    // ws spreads `options` over these defaults; reading its own enumerable properties gives the
     // same result without building an object per message.
     let binary = typeof data !== 'string';
     let mask = !this._isServer;
     let compress = true;
     let fin = true;
     if (typeof options === 'object' && options !== null) {
-      // `in` first: it is cheap, and own-ness is checked only for keys present.
-      if ('binary' in options && hasOwn.call(options, 'binary')) binary = options.binary;
-      if ('mask' in options && hasOwn.call(options, 'mask')) mask = options.mask;
-      if ('compress' in options && hasOwn.call(options, 'compress')) compress = options.compress;
-      if ('fin' in options && hasOwn.call(options, 'fin')) fin = options.fin;
+      // `in` first: it is cheap, and the rest is checked only for keys present.
+      if ('binary' in options && isOwnEnumerable.call(options, 'binary')) binary = options.binary;
+      if ('mask' in options && isOwnEnumerable.call(options, 'mask')) mask = options.mask;
+      if ('compress' in options && isOwnEnumerable.call(options, 'compress')) compress = options.compress;
+      if ('fin' in options && isOwnEnumerable.call(options, 'fin')) fin = options.fin;
     }
 
     const payload =
