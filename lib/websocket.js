@@ -59,8 +59,7 @@ const subprotocolRegex = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 const kAborted = Symbol('kAborted');
 // Set by terminate(): the socket is gone at once, as ws's destroyed socket is.
 const kTerminated = Symbol('kTerminated');
-// ws spreads send()'s options: only own enumerable properties count.
-const isOwnEnumerable = Object.prototype.propertyIsEnumerable;
+const hasOwn = Object.prototype.hasOwnProperty;
 // ws-rs's own state and methods live under symbols, like kId: code and libraries put
 // `_…` fields of their own on sockets, and only ws's own `_…` fields (`_readyState`,
 // `_socket`, `_isServer`, ...) keep their names, because code reads them.
@@ -514,11 +513,15 @@ class WebSocket extends EventEmitter {
     let compress = true;
     let fin = true;
     if (typeof options === 'object' && options !== null) {
-      // `in` first: it is cheap, and the rest is checked only for keys present.
-      if ('binary' in options && isOwnEnumerable.call(options, 'binary')) binary = options.binary;
-      if ('mask' in options && isOwnEnumerable.call(options, 'mask')) mask = options.mask;
-      if ('compress' in options && isOwnEnumerable.call(options, 'compress')) compress = options.compress;
-      if ('fin' in options && isOwnEnumerable.call(options, 'fin')) fin = options.fin;
+      // for-in gives the enumerable keys (from V8's per-shape cache: cheap), hasOwn
+      // drops inherited ones; propertyIsEnumerable would be a C++ call per key.
+      for (const key in options) {
+        if (!hasOwn.call(options, key)) continue;
+        if (key === 'binary') binary = options.binary;
+        else if (key === 'mask') mask = options.mask;
+        else if (key === 'compress') compress = options.compress;
+        else if (key === 'fin') fin = options.fin;
+      }
     }
 
     const payload =
