@@ -246,16 +246,6 @@ function logFor() {
   return [bytes, new Uint32Array(bytes.buffer, bytes.byteOffset, LOG_CAP * 4)];
 }
 
-/**
- * A view of `len` bytes of `buffer` (an ArrayBuffer) from `at`; empty payloads are ws's
- * shared EMPTY_BUFFER, as ws's receiver gives them (code compares by identity). No
- * copy: an event arena is at most 64 KiB (`wire::ARENA_CAP`), so a payload a handler
- * keeps pins at most that, as ws's message pins at most its socket read.
- */
-function view(buffer, at, len) {
-  return len === 0 ? EMPTY_BUFFER : bufferOf(buffer, at, len);
-}
-
 // Node's own Buffer class, the one Buffer.from returns, is the species constructor
 // Buffer#subarray uses. Constructing it directly skips Buffer.from's checks (one C++
 // call among them): half the cost of a message's Buffer. Buffer.from if a Node ever
@@ -265,6 +255,16 @@ const bufferOf =
   typeof NodeBuffer === 'function' && NodeBuffer.prototype === Buffer.prototype
     ? (buffer, at, len) => new NodeBuffer(buffer, at, len)
     : (buffer, at, len) => Buffer.from(buffer, at, len);
+
+/**
+ * A view of `len` bytes of `buffer` (an ArrayBuffer) from `at`; empty payloads are ws's
+ * shared EMPTY_BUFFER, as ws's receiver gives them (code compares by identity). No
+ * copy: an event arena is at most 64 KiB (`wire::ARENA_CAP`), so a payload a handler
+ * keeps pins at most that, as ws's message pins at most its socket read.
+ */
+function view(buffer, at, len) {
+  return len === 0 ? EMPTY_BUFFER : bufferOf(buffer, at, len);
+}
 
 /**
  * Calls the owning connection for records [from, to) of `log`; payloads are at
