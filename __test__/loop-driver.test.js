@@ -297,3 +297,37 @@ test('ws._socket.write injects raw bytes in order with the frames, as in ws', { 
     return got;
   });
 });
+
+test("received payloads are plain Buffers, whether or not Node's Buffer class is reachable through Symbol.species", async () => {
+  // lib/native.js builds payload views with Buffer[Symbol.species] (Node's own Buffer
+  // class) and falls back to Buffer.from; both paths must give what ws gives.
+  const { spawnSync } = require('child_process');
+  const script = (hideSpecies) => `
+    ${hideSpecies ? "Object.defineProperty(Buffer, Symbol.species, { get: () => Uint8Array });" : ''}
+    const { WebSocketServer, WebSocket } = require(${JSON.stringify(require.resolve('..'))});
+    const sizes = [0, 10, 3000, 6000, 100000];
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' }, () => {
+      const ws = new WebSocket('ws://127.0.0.1:' + wss.address().port);
+      const seen = [];
+      ws.on('message', (data, isBinary) => {
+        seen.push([data.length, isBinary, Buffer.isBuffer(data), Object.getPrototypeOf(data) === Buffer.prototype,
+          data.every((b, i) => b === (i * 7) % 127)]);
+        if (seen.length === sizes.length * 2) { console.log(JSON.stringify(seen)); ws.close(); wss.close(); }
+      });
+    });
+    wss.on('connection', (ws) => {
+      for (const n of sizes) {
+        const payload = Buffer.alloc(n, 0);
+        for (let i = 0; i < n; i++) payload[i] = (i * 7) % 127;
+        ws.send(payload);
+        ws.send(payload, { binary: false });
+      }
+    });
+  `;
+  const runs = [false, true].map((hide) => spawnSync(process.execPath, ['-e', script(hide)], { encoding: 'utf8', timeout: 20000 }));
+  for (const r of runs) assert.strictEqual(r.status, 0, r.stderr);
+  const [normal, fallback] = runs.map((r) => JSON.parse(r.stdout));
+  assert.strictEqual(normal.length, 10);
+  for (const [, , isBuffer, plainPrototype, intact] of normal) assert.deepStrictEqual([isBuffer, plainPrototype, intact], [true, true, true]);
+  assert.deepStrictEqual(fallback, normal);
+});
