@@ -24,6 +24,7 @@ use wsrs_proto::{Config, DeflateParams, Deflater, InflateConfig, Receiver, Role,
 use crate::io::connection::{self, Control, Op, OpBatch, Setup};
 use crate::io::events::EventQueue;
 use crate::io::js_loop::{self, LoopDriver};
+use crate::io::sockopt::SocketOption;
 use crate::io::{mode, runtime, IdMap, Mode};
 use crate::wire::{self, event, out_records, LOG_CAP};
 use bridged::Bridged;
@@ -510,8 +511,8 @@ pub fn socket_reset(state: &External<EnvState>, id: u32) {
 }
 
 /// Sets a socket option (`wire::sockopt`) on connection `id`'s socket, as Node's
-/// `setNoDelay(on)` / `setKeepAlive(on, delayMs)` do. False when the connection is
-/// not served on this thread's loop (io-thread connections keep their options).
+/// `setNoDelay(on)` / `setKeepAlive(on, delayMs)` do, whichever driver serves it.
+/// False when no adopted socket is open for `id`.
 #[napi(catch_unwind)]
 pub fn socket_option(
     state: &External<EnvState>,
@@ -521,8 +522,8 @@ pub fn socket_option(
     delay_ms: f64,
 ) -> bool {
     let option = match option {
-        wire::sockopt::NO_DELAY => js_loop::SocketOption::NoDelay(on),
-        wire::sockopt::KEEP_ALIVE => js_loop::SocketOption::KeepAlive {
+        wire::sockopt::NO_DELAY => SocketOption::NoDelay(on),
+        wire::sockopt::KEEP_ALIVE => SocketOption::KeepAlive {
             on,
             // Node takes milliseconds and gives the kernel whole seconds, at least 1.
             idle_secs: if delay_ms.is_finite() && delay_ms >= 1000.0 {
@@ -534,6 +535,11 @@ pub fn socket_option(
         _ => return false,
     };
     state.driver.set_socket_option(id, option)
+        || state
+            .conns
+            .borrow()
+            .get(&id)
+            .is_some_and(|conn| conn.control.set_socket_option(option))
 }
 
 /// Bytes read and written so far by connection `id` (`ws._socket.bytesRead` /

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, Notify};
 use wsrs_proto::{Receiver, Sender};
 
 use super::events::{EventQueue, Recorder};
+use super::sockopt::SocketOption;
 use crate::wire::{
     event as kind, heartbeat_spec, Outgoing, HEARTBEAT_PAYLOAD, SYSCALL_READ, SYSCALL_WRITE,
 };
@@ -54,6 +55,11 @@ pub struct Control {
     inject: Notify,
     /// Close with a TCP reset (`resetAndDestroy()`) when killed.
     reset: AtomicBool,
+    /// The socket's fd while the connection task holds it open: JS sets options on
+    /// it under this lock, and the task clears it under the same lock before the fd
+    /// can close, so an option never reaches a closed (or reused) descriptor.
+    #[cfg(unix)]
+    fd: std::sync::Mutex<Option<std::ffi::c_int>>,
 }
 
 impl Control {
@@ -90,6 +96,21 @@ impl Control {
         }
         self.injected_any.store(true, Ordering::Release);
         self.inject.notify_one();
+    }
+
+    /// Sets a socket option (`ws._socket.setNoDelay` / `setKeepAlive`); false once the
+    /// socket is closed, or where adopted sockets have no fd.
+    pub fn set_socket_option(&self, option: SocketOption) -> bool {
+        #[cfg(unix)]
+        {
+            let fd = self.fd.lock().unwrap_or_else(|e| e.into_inner());
+            fd.is_some_and(|fd| crate::io::sockopt::apply(fd, option))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = option;
+            false
+        }
     }
 
     /// Drops the socket with a TCP reset (`resetAndDestroy()`).
@@ -169,6 +190,10 @@ pub async fn run(setup: Setup) {
     };
     let _ = stream.set_nodelay(true);
     let (r, mut w) = stream.into_split();
+    // Declared after the halves, so dropped before them: the fd is withdrawn from
+    // JS's reach before it closes, however this task ends.
+    #[cfg(unix)]
+    let _fd = FdShared::new(&control, std::os::fd::AsRawFd::as_raw_fd(r.as_ref()));
     tokio::join!(
         read_loop(id, &r, head, receiver, &queue, &control),
         write_loop(id, &mut w, preamble, writer, ops, &queue, &control)
@@ -178,6 +203,25 @@ pub async fn run(setup: Setup) {
         // the write half sends; closing the fd with SO_LINGER 0 sends it.
         let _ = r.as_ref().set_zero_linger();
         w.forget();
+    }
+}
+
+/// The connection's fd, reachable by [`Control::set_socket_option`] while this lives.
+#[cfg(unix)]
+struct FdShared<'a>(&'a Control);
+
+#[cfg(unix)]
+impl<'a> FdShared<'a> {
+    fn new(control: &'a Control, fd: std::ffi::c_int) -> Self {
+        *control.fd.lock().unwrap_or_else(|e| e.into_inner()) = Some(fd);
+        FdShared(control)
+    }
+}
+
+#[cfg(unix)]
+impl Drop for FdShared<'_> {
+    fn drop(&mut self) {
+        *self.0.fd.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 

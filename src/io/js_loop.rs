@@ -38,6 +38,8 @@ mod offload;
 pub use super::uv::SocketPoll as Poll;
 
 use super::events::{EventQueue, Recorder};
+pub use super::sockopt::SocketOption;
+use super::sockopt::{self, set_sockopt};
 use super::uv::{self, handle_data, poll_extra, AfterPoll, SocketPoll};
 use super::IdMap;
 use crate::wire::{self, event, heartbeat_spec, Outgoing, HEARTBEAT_PAYLOAD};
@@ -65,12 +67,6 @@ const TURN_BUDGET: Duration = Duration::from_millis(2);
 const IDLE_KEEP: usize = 16 * 1024;
 /// Most spare write buffers the pool keeps.
 const POOL_MAX: usize = 256;
-
-/// A socket option JS may set on an adopted connection (`socketOption`).
-pub enum SocketOption {
-    NoDelay(bool),
-    KeepAlive { on: bool, idle_secs: c_int },
-}
 
 /// One adopted socket served on the JS loop.
 struct LoopConn {
@@ -189,20 +185,6 @@ fn held_bytes(payload: &[u8], hold: &mut dyn FnMut() -> Option<Rc<Pinned>>) -> H
 const GATHER_MIN: usize = 2048;
 /// Most pieces in one `writev`.
 const MAX_IOV: usize = 64;
-
-/// `setsockopt(fd, level, name, value)`; false if the kernel refused.
-fn set_sockopt<T>(fd: c_int, level: c_int, name: c_int, value: &T) -> bool {
-    // Safe: a socket fd the caller owns and a value of the option's own type and size.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (value as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        ) == 0
-    }
-}
 
 /// The read cap after a read of `n` bytes that made `events` records
 /// ([`READ_EVENTS`]): scaled down in proportion when over, doubled back towards
@@ -937,21 +919,7 @@ impl LoopDriver {
         let Some(conn) = conns.get(&id) else {
             return false;
         };
-        match option {
-            SocketOption::NoDelay(on) => conn.stream.set_nodelay(on).is_ok(),
-            SocketOption::KeepAlive { on, idle_secs } => {
-                let fd = conn.stream.as_raw_fd();
-                let set = |level, name, value: c_int| set_sockopt(fd, level, name, &value);
-                // The idle time before the first probe: TCP_KEEPIDLE, which Apple
-                // calls TCP_KEEPALIVE (libuv makes the same choice).
-                #[cfg(target_vendor = "apple")]
-                let idle = libc::TCP_KEEPALIVE;
-                #[cfg(not(target_vendor = "apple"))]
-                let idle = libc::TCP_KEEPIDLE;
-                set(libc::SOL_SOCKET, libc::SO_KEEPALIVE, c_int::from(on))
-                    && (!on || set(libc::IPPROTO_TCP, idle, idle_secs))
-            }
-        }
+        sockopt::apply(conn.stream.as_raw_fd(), option)
     }
 
     /// Reports (`on`) or stops reporting each read of connection `id` as a DATA

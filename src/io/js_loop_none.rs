@@ -10,7 +10,6 @@
 #![allow(dead_code)]
 
 use std::cell::Cell;
-use std::ffi::c_int;
 
 use napi::sys;
 use wsrs_proto::{Receiver, Sender};
@@ -18,11 +17,7 @@ use wsrs_proto::{Receiver, Sender};
 use crate::io::SocketName;
 use crate::wire::Outgoing;
 
-/// A socket option JS may set on an adopted connection (`socketOption`).
-pub enum SocketOption {
-    NoDelay(bool),
-    KeepAlive { on: bool, idle_secs: c_int },
-}
+pub use super::sockopt::SocketOption;
 
 /// Flags in `take`'s result, as in the unix driver.
 pub const TAKE_NEW_ARENA: u32 = 1 << 30;

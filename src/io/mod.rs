@@ -16,6 +16,7 @@ pub mod js_loop;
 #[path = "js_loop_none.rs"]
 pub mod js_loop;
 pub mod runtime;
+pub mod sockopt;
 #[cfg(unix)]
 mod uv;
 
