@@ -256,7 +256,9 @@ pub fn adopt(
 
 /// Serves connection `id` on `stream`: on this environment's event loop (with `poll`
 /// if the driver already watches the socket), or, with `WS_RS_IO=threads`, on the io
-/// threads. Writes `preamble`, feeds `head` first.
+/// threads; on the loop after all when the io runtime cannot start (it needs
+/// descriptors of its own, and a process may have none left). Writes `preamble`, feeds
+/// `head` first.
 fn serve(
     state: &EnvState,
     id: u32,
@@ -266,9 +268,13 @@ fn serve(
     preamble: &[u8],
     options: &AdoptOptions,
 ) -> Result<()> {
-    let on_threads = mode() == Mode::Threads;
     let cfg = options.config();
-    if !on_threads {
+    let threads = if mode() == Mode::Threads {
+        runtime::get()
+    } else {
+        None
+    };
+    let Some(rt) = threads else {
         return state
             .driver
             .adopt(
@@ -279,9 +285,7 @@ fn serve(
                 (Receiver::new(cfg), options.sender()),
             )
             .map_err(|e| Error::from_reason(format!("ws-rs: cannot adopt the socket: {e}")));
-    }
-    let rt = runtime::get()
-        .ok_or_else(|| Error::from_reason("ws-rs: could not start the io runtime"))?;
+    };
     // The io threads watch the socket with their own reactor. (Without fds the poll
     // type is uninhabited, hence the allow.)
     #[allow(dropping_copy_types)]
