@@ -19,8 +19,8 @@
 // Echo rows of small frames and the broadcast rows also get a ceiling column:
 // bench/loadgen's wsrs-ceiling, a bare epoll loop that unmasks and echoes (or sends to
 // every connection) with one recv per readable socket and one send per connection of
-// what that recv brought, nothing else. It is what the kernel allows on this machine; a ratio to
-// ws is only as far from 1 as the ceiling's own ratio lets it be.
+// what that recv brought, nothing else. It is what the kernel allows on this machine;
+// a ratio to ws is only as far from 1 as the ceiling's own ratio lets it be.
 
 const { spawn, spawnSync, execFileSync } = require('child_process');
 const fs = require('fs');

@@ -506,8 +506,8 @@ class WebSocket extends EventEmitter {
       return;
     }
 
-    // ws spreads `options` over these defaults; reading its own enumerable properties gives the
-    // same result without building an object per message.
+    // ws spreads `options` over these defaults; reading its own enumerable properties
+    // gives the same result without building an object per message.
     let binary = typeof data !== 'string';
     let mask = !this._isServer;
     let compress = true;

@@ -38,8 +38,7 @@ mod offload;
 pub use super::uv::SocketPoll as Poll;
 
 use super::events::{EventQueue, Recorder};
-pub use super::sockopt::SocketOption;
-use super::sockopt::{self, set_sockopt};
+use super::sockopt::{self, set_sockopt, SocketOption};
 use super::uv::{self, handle_data, poll_extra, AfterPoll, SocketPoll};
 use super::IdMap;
 use crate::wire::{self, event, heartbeat_spec, Outgoing, HEARTBEAT_PAYLOAD};

@@ -17,7 +17,7 @@ use wsrs_proto::{Receiver, Sender};
 use crate::io::SocketName;
 use crate::wire::Outgoing;
 
-pub use super::sockopt::SocketOption;
+use super::sockopt::SocketOption;
 
 /// Flags in `take`'s result, as in the unix driver.
 pub const TAKE_NEW_ARENA: u32 = 1 << 30;
